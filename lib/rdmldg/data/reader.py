@@ -1,0 +1,140 @@
+"""One reader for every source: folders in DomainBed's layout, `<dataset>/<domain>/<class>/<image>`.
+
+Order follows DomainBed (torchvision's ImageFolder): environments are the sorted domain
+folders, classes the sorted class folders, and within an environment images go class by
+class, each class's files as a sorted walk. Unlike DomainBed, the class list is global and a
+domain lacking a class folder is an error, so labels never shift silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from rdmldg.data.images import decode, is_junk
+
+STANDARD_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+
+
+class DatasetError(ValueError):
+    """The dataset folder cannot be read as it stands; the message lists every offending path."""
+
+
+@dataclass
+class DatasetIndex:
+    root: Path                     # the dataset folder
+    domains: list[str]             # environment order
+    classes: list[str]             # global, sorted
+    images: pd.DataFrame           # one row per usable image, in DomainBed order
+    ignored: list[str] = field(default_factory=list)   # junk files left alone
+    bad: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["path", "reason"]))
+
+
+def _subdirs(folder: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not is_junk(e.name))
+
+
+def _walk_files(class_dir: Path, dataset_dir: Path) -> tuple[list[str], list[str]]:
+    """(candidate image paths, junk paths), relative to dataset_dir, ImageFolder order."""
+    files, junk = [], []
+    for dirpath, dirnames, filenames in sorted(os.walk(class_dir, followlinks=True)):
+        dirnames[:] = [d for d in dirnames if not is_junk(d)]
+        for name in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, name), dataset_dir)
+            (junk if is_junk(name) else files).append(rel)
+    return files, junk
+
+
+def _inspect(dataset_dir: Path, rel: str) -> dict:
+    """Decode one file fully; describe it, or say why it cannot be used."""
+    path = dataset_dir / rel
+    try:
+        data = path.read_bytes()
+        img = decode(data)
+    except Exception as exc:  # PIL raises many types for bad files; all mean "unusable"
+        return {"path": rel, "reason": f"{type(exc).__name__}: {exc}".strip()}
+    ext = path.suffix.lower()
+    return {
+        "path": rel, "sha1": hashlib.sha1(data).hexdigest(), "width": img.width, "height": img.height,
+        "mode": img.mode, "format": img.format or "",
+        "converted": img.mode != "RGB" or ext not in STANDARD_EXTENSIONS,
+    }
+
+
+def _structure(dataset_dir: Path, expected_domains: list[str] | None) -> tuple[list[str], dict, list[str]]:
+    """(domains, {domain: class folders}, problems) from the folder tree alone."""
+    problems = []
+    found = _subdirs(dataset_dir)
+    domains = sorted(expected_domains) if expected_domains else found
+    for d in domains:
+        if d not in found:
+            problems.append(f"domain folder missing: {dataset_dir / d}")
+    if not domains:
+        problems.append(f"no domain folders in {dataset_dir}")
+    classes_of = {d: _subdirs(dataset_dir / d) for d in domains if d in found}
+    for d, classes in classes_of.items():
+        stray = [e.name for e in os.scandir(dataset_dir / d) if e.is_file() and not is_junk(e.name)]
+        problems += [f"file outside any class folder: {dataset_dir / d / s}" for s in sorted(stray)]
+        if not classes:
+            problems.append(f"empty domain (no class folders): {dataset_dir / d}")
+    all_classes = sorted(set().union(*classes_of.values())) if classes_of else []
+    for d, classes in classes_of.items():
+        if classes:
+            problems += [f"domain '{d}' has no class folder '{c}': {dataset_dir / d / c}"
+                         for c in all_classes if c not in classes]
+    return domains, classes_of, problems
+
+
+_FIX = (
+    "Fix: every domain folder needs one folder per class (same names everywhere), each with at "
+    "least one image; replace or delete the unreadable files listed, or set "
+    "data.on_bad_image: skip in params/data.yaml to leave corrupt images out (they are counted "
+    "in the prepare report)."
+)
+
+
+def read_domainbed(
+    dataset_dir: str | Path,
+    on_bad_image: Literal["error", "skip"] = "error",
+    expected_domains: list[str] | None = None,
+    workers: int | None = None,
+) -> DatasetIndex:
+    """Index a DomainBed-layout dataset folder, checking every image decodes."""
+    dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        raise DatasetError(f"dataset folder not found: {dataset_dir}. Fix: point data.domainbed.root "
+                           "in params/data.yaml at the folder that holds it")
+    domains, classes_of, problems = _structure(dataset_dir, expected_domains)
+    classes = sorted(set().union(*classes_of.values())) if classes_of else []
+    listing, ignored = [], []
+    for env, d in enumerate(domains):
+        for c in classes_of.get(d, []):
+            files, junk = _walk_files(dataset_dir / d / c, dataset_dir)
+            ignored += junk
+            if not files:
+                problems.append(f"class folder without images: {dataset_dir / d / c}")
+            listing += [(d, env, c, classes.index(c), f) for f in files]
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+        facts = list(tqdm(pool.map(lambda row: _inspect(dataset_dir, row[4]), listing),
+                          total=len(listing), desc=f"reading {dataset_dir.name}", unit="img", mininterval=2))
+    bad = [f for f in facts if "reason" in f]
+    if bad and on_bad_image == "error":
+        problems += [f"corrupt or unreadable image: {dataset_dir / b['path']} ({b['reason']})" for b in bad]
+    if problems:
+        raise DatasetError(f"{dataset_dir}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems)
+                           + f"\n{_FIX}")
+    rows = [dict(zip(("domain", "env", "class_name", "label"), row[:4]), **f)
+            for row, f in zip(listing, facts) if "reason" not in f]
+    if not rows:
+        raise DatasetError(f"{dataset_dir}: no usable image ({len(bad)} unreadable). {_FIX}")
+    images = pd.DataFrame(rows)
+    images.insert(4, "env_index", images.groupby("env").cumcount())
+    return DatasetIndex(dataset_dir, domains, classes, images, ignored,
+                        pd.DataFrame(bad, columns=["path", "reason"]))

@@ -1,0 +1,513 @@
+"""The study's parameters: one YAML file per concern, validated by strict schemas.
+
+Each file `params/<concern>.yaml` holds a single top-level key, `<concern>`. Files are read
+with YAML 1.2 semantics (`1e-4` is a float, `yes` is a string) and validated strictly: an
+unknown key, a wrong type or an impossible value fails at once with the file, the line, the
+key and the fix named.
+
+The schemas are the single source of the defaults. A profile (`params/profiles/NAME.yaml`)
+is an overlay on those defaults; `python -m rdmldg.params apply NAME` writes the resolved
+files, so the change shows in `git diff` and `dvc params diff`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from rdmldg import paths
+
+SYNTHETIC_DOMAINS = ("cartoon", "painting", "photo", "sketch")
+SYNTHETIC_CLASSES = ("ball", "cross", "flower", "house", "moon", "ring", "star", "tree")
+DOMAINBED_DOMAINS = {
+    "PACS": ("art_painting", "cartoon", "photo", "sketch"),
+    "VLCS": ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
+    "office_home": ("Art", "Clipart", "Product", "Real World"),
+    "terra_incognita": ("location_100", "location_38", "location_43", "location_46"),
+}
+METHODS = ("label", "reasoning", "mtct", "sarr", "rdmldg")
+
+
+class ParamsError(ValueError):
+    """Invalid parameters; the message lists every problem with its file, key and fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+
+def _unique(values: list, what: str) -> list:
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(dupes)}")
+    return values
+
+
+# --------------------------------------------------------------------------- data
+class SyntheticParams(_Strict):
+    seed: int = Field(0, ge=0, description="seed of the world: same seed, same images, byte for byte")
+    domains: list[Literal[SYNTHETIC_DOMAINS]] = Field(
+        list(SYNTHETIC_DOMAINS), min_length=2, description="rendering styles, one domain each"
+    )
+    classes: list[Literal[SYNTHETIC_CLASSES]] = Field(
+        list(SYNTHETIC_CLASSES), min_length=2, description="shape-defined object classes"
+    )
+    images_per_class: int = Field(40, gt=0, description="images per domain and class")
+    image_size: int = Field(64, ge=16, le=512, description="side of the square images, pixels")
+    spurious_attribute: Literal["colour", "background"] = Field(
+        "colour", description="nuisance attribute tied to the class in spurious_domains"
+    )
+    spurious_strength: float = Field(
+        0.5, ge=0, le=1, description="probability that an image in a spurious domain takes its class's value"
+    )
+    spurious_domains: list[Literal[SYNTHETIC_DOMAINS]] = Field(
+        ["cartoon", "painting", "photo"], description="domains where the spurious correlation holds"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SyntheticParams":
+        _unique(self.domains, "domains")
+        _unique(self.classes, "classes")
+        extra = sorted(set(self.spurious_domains) - set(self.domains))
+        if extra:
+            raise ValueError(f"spurious_domains {extra} are not among domains {self.domains}")
+        return self
+
+
+class DigitsParams(_Strict):
+    seed: int = Field(0, ge=0, description="seed of the shuffle that deals digits to domains")
+    variant: Literal["rotated", "colored"] = Field(
+        "rotated", description="rotated: RotatedMNIST-like; colored: ColoredMNIST-like"
+    )
+    rotations: list[int] = Field(
+        [0, 15, 30, 45, 60, 75], min_length=2, description="degrees, one domain each (rotated)"
+    )
+    colour_correlations: list[float] = Field(
+        [0.9, 0.8, 0.1], min_length=2, description="P(colour = class colour), one domain each (colored)"
+    )
+    image_size: int = Field(32, ge=8, le=256, description="side of the upscaled digit images")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DigitsParams":
+        _unique(self.rotations, "rotations")
+        _unique(self.colour_correlations, "colour_correlations")
+        if any(not 0 <= r < 360 for r in self.rotations):
+            raise ValueError("rotations must lie in [0, 360)")
+        if any(not 0 <= c <= 1 for c in self.colour_correlations):
+            raise ValueError("colour_correlations must lie in [0, 1]")
+        return self
+
+    def domain_names(self) -> list[str]:
+        if self.variant == "rotated":
+            return sorted(f"rot_{r:03d}" for r in self.rotations)
+        return sorted(f"colour_{round(c * 100):03d}" for c in self.colour_correlations)
+
+
+class DomainBedParams(_Strict):
+    root: str | None = Field(
+        None, description="folder holding PACS/, VLCS/, office_home/, terra_incognita/ (DomainBed layout)"
+    )
+    dataset: Literal[tuple(DOMAINBED_DOMAINS)] = Field("PACS", description="dataset folder under root")
+
+
+class ShiftCheckParams(_Strict):
+    enabled: bool = Field(True, description="train a pixel/colour-histogram classifier per fold")
+    histogram_bins: int = Field(8, ge=2, le=64, description="bins per colour channel")
+    thumbnail: int = Field(8, ge=2, le=32, description="side of the grey thumbnail features")
+    C: float = Field(1.0, gt=0, description="inverse regularisation of the logistic regression")
+
+
+class DataParams(_Strict):
+    source: Literal["synthetic", "digits", "domainbed"] = Field(
+        "synthetic", description="synthetic world, scikit-learn digits, or real DomainBed folders"
+    )
+    trial_seeds: list[int] = Field([0], min_length=1, description="DomainBed trial seeds (splits)")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1, description="share of each domain in its out split")
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error", description="error: stop on a corrupt image; skip: leave it out and count it"
+    )
+    synthetic: SyntheticParams = SyntheticParams()
+    digits: DigitsParams = DigitsParams()
+    domainbed: DomainBedParams = DomainBedParams()
+    shift_check: ShiftCheckParams = ShiftCheckParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DataParams":
+        _unique(self.trial_seeds, "trial_seeds")
+        if any(s < 0 for s in self.trial_seeds):
+            raise ValueError("trial_seeds must be >= 0")
+        if self.source == "domainbed" and not self.domainbed.root:
+            raise ValueError("source is domainbed but domainbed.root is not set: give the DomainBed data folder")
+        return self
+
+    def dataset_name(self) -> str:
+        return {"synthetic": "SyntheticWorld", "digits": f"Digits_{self.digits.variant}",
+                "domainbed": self.domainbed.dataset}[self.source]
+
+    def domain_names(self) -> list[str]:
+        """Domains in environment-index order (sorted folder names, as DomainBed)."""
+        if self.source == "synthetic":
+            return sorted(self.synthetic.domains)
+        if self.source == "digits":
+            return self.digits.domain_names()
+        return sorted(DOMAINBED_DOMAINS[self.domainbed.dataset])
+
+
+# --------------------------------------------------------------------------- study
+class StudyParams(_Strict):
+    profile: str = Field("default", description="name of the profile last applied (informational)")
+    seed: int = Field(0, ge=0, description="root seed; every purpose derives its own from it")
+    heldout_domains: list[str] | Literal["all"] = Field(
+        "all", description="domains held out in turn (leave-one-domain-out), or all"
+    )
+    methods: list[Literal[METHODS]] = Field(list(METHODS), min_length=1, description="methods to train")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StudyParams":
+        _unique(self.methods, "methods")
+        if self.heldout_domains != "all":
+            _unique(self.heldout_domains, "heldout_domains")
+        return self
+
+
+# --------------------------------------------------------------------------- model
+class ModelParams(_Strict):
+    source: Literal["embedded", "checkpoint"] = Field(
+        "embedded", description="embedded: the small MLLM pretrained in the pipeline; checkpoint: a local one"
+    )
+    preset: Literal["smoke", "default", "bigger"] = Field("default", description="embedded model size")
+    checkpoint: str | None = Field(None, description="local folder of a transformers checkpoint")
+    trust_remote_code: bool = Field(False, description="allow code shipped with the checkpoint to run")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights dtype; auto: bf16 on GPU")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelParams":
+        if self.source == "checkpoint" and not self.checkpoint:
+            raise ValueError("source is checkpoint but checkpoint is not set: give the local checkpoint folder")
+        return self
+
+
+# --------------------------------------------------------------------------- train
+class LoraParams(_Strict):
+    rank: int = Field(8, gt=0, description="LoRA rank (paper: 8)")
+    alpha: int = Field(16, gt=0, description="LoRA alpha (InternVL default: 16)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout (InternVL default: 0.05)")
+
+
+class SarrParams(_Strict):
+    rounds: int = Field(3, ge=0, description="self-aligned reasoning rounds (paper: 3)")
+    fallback: Literal["keep_previous", "drop"] = Field(
+        "keep_previous", description="what an image whose self-chain fails keeps"
+    )
+
+
+class TrainParams(_Strict):
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4)")
+    epochs: int = Field(3, gt=0, description="epochs per stage (paper: 3)")
+    batch_size: int = Field(8, gt=0, description="images per device step")
+    grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    lora: LoraParams = LoraParams()
+    sarr: SarrParams = SarrParams()
+    resume: Literal["auto", "never"] = Field("auto", description="continue from the last checkpoint if any")
+
+
+CONCERNS: dict[str, type[_Strict]] = {
+    "data": DataParams,
+    "study": StudyParams,
+    "model": ModelParams,
+    "train": TrainParams,
+}
+
+
+class Params(BaseModel):
+    """All concerns, validated together (some checks span files)."""
+
+    model_config = ConfigDict(frozen=True)
+    data: DataParams
+    study: StudyParams
+    model: ModelParams
+    train: TrainParams
+
+    def heldout_domains(self) -> list[str]:
+        hd = self.study.heldout_domains
+        return self.data.domain_names() if hd == "all" else list(hd)
+
+
+# --------------------------------------------------------------------------- reading
+def _yaml() -> YAML:
+    y = YAML(typ="rt")  # round-trip loader: YAML 1.2 and line numbers for messages
+    y.version = (1, 2)
+    return y
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's scalar subclasses → plain Python, so strict validation sees real types."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def _line_of(doc: Any, loc: tuple) -> int | None:
+    """1-based line of the deepest key of `loc` present in the round-trip document."""
+    line, node = None, doc
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+        else:
+            break
+        node = node[part]
+    return line
+
+
+def _field_info(schema: type[BaseModel], loc: tuple):
+    """The pydantic FieldInfo at `loc` (skipping list indices), or None."""
+    model, info = schema, None
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        ann = info.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return info
+
+
+def _fix_hint(schema: type[BaseModel], concern: str, loc: tuple, err: dict) -> str:
+    key = ".".join(str(p) for p in (concern, *loc))
+    if err["type"] == "extra_forbidden":
+        parent = _field_info(schema, loc[:-1]) if len(loc) > 1 else None
+        model = parent.annotation if parent else schema
+        known = sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{hint}remove or rename it; keys allowed here: {', '.join(known)}"
+    info = _field_info(schema, loc)
+    if info is None:
+        return f"correct {key}"
+    default = info.get_default(call_default_factory=True)
+    what = f" ({info.description})" if info.description else ""
+    return f"set {key} to a valid value{what}; default: {default!r}"
+
+
+def _format_error(file: str, doc: Any, concern: str, schema, err: dict) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in (concern, *loc)) if loc else concern
+    line = _line_of(doc.get(concern), loc) if isinstance(doc, CommentedMap) else None
+    where = f"{file}:{line}" if line else file
+    got = f" (got {err['input']!r})" if loc and err["type"] != "missing" else ""
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return f"{where}: {key}{got}: {msg}. Fix: {_fix_hint(schema, concern, loc, err)}"
+
+
+def _read_concern(path: Path, concern: str, shown: str) -> tuple[Any, list[str]]:
+    """Parse one params file; return (document, problems)."""
+    if not path.exists():
+        return None, [f"{shown}: missing. Fix: run `python -m rdmldg.params apply default` to write it"]
+    try:
+        doc = _yaml().load(path.read_text())
+    except YAMLError as exc:
+        return None, [f"{shown}: not valid YAML: {exc}. Fix: correct the syntax at the position shown"]
+    if not isinstance(doc, dict) or list(doc) != [concern]:
+        top = list(doc) if isinstance(doc, dict) else type(doc).__name__
+        return None, [f"{shown}: top level is {top}; expected the single key '{concern}'. "
+                      f"Fix: put every setting of this file under '{concern}:'"]
+    return doc, []
+
+
+def _validate(doc: Any, concern: str, shown: str) -> tuple[BaseModel | None, list[str]]:
+    schema = CONCERNS[concern]
+    body = _plain(doc[concern])
+    try:
+        return schema.model_validate(body if body is not None else {}), []
+    except ValidationError as exc:
+        return None, [_format_error(shown, doc, concern, schema, e) for e in exc.errors()]
+
+
+def _cross_check(p: dict[str, BaseModel], shown: dict[str, str]) -> list[str]:
+    data, study = p["data"], p["study"]
+    domains = data.domain_names()
+    problems = []
+    if study.heldout_domains != "all":
+        for d in study.heldout_domains:
+            if d not in domains:
+                close = difflib.get_close_matches(d, domains, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                problems.append(
+                    f"{shown['study']}: study.heldout_domains: '{d}' is not a domain of "
+                    f"{data.dataset_name()} (domains: {', '.join(domains)}). Fix: {hint}"
+                    "use one of those domains, or 'all'"
+                )
+    return problems
+
+
+def load(params_dir: Path | None = None) -> Params:
+    """Load and validate every concern; raise ParamsError listing all problems at once."""
+    folder = Path(params_dir) if params_dir else paths.params_dir()
+    problems: list[str] = _unknown_files(folder)
+    parsed: dict[str, BaseModel] = {}
+    shown: dict[str, str] = {}
+    for concern in CONCERNS:
+        path = folder / f"{concern}.yaml"
+        shown[concern] = _shown(path)
+        doc, errs = _read_concern(path, concern, shown[concern])
+        if doc is not None:
+            model, errs = _validate(doc, concern, shown[concern])
+            if model is not None:
+                parsed[concern] = model
+        problems += errs
+    if not problems:
+        problems = _cross_check(parsed, shown)
+    if problems:
+        raise ParamsError("invalid parameters:\n  - " + "\n  - ".join(problems))
+    return Params(**parsed)
+
+
+def _unknown_files(folder: Path) -> list[str]:
+    return [
+        f"{_shown(f)}: not a params concern (known: {', '.join(CONCERNS)}). "
+        "Fix: move it out of params/ or into params/profiles/ if it is an overlay"
+        for f in sorted(folder.glob("*.y*ml")) if f.stem not in CONCERNS
+    ]
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to cwd when possible."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- profiles
+def profiles_dir(params_dir: Path | None = None) -> Path:
+    return (Path(params_dir) if params_dir else paths.params_dir()) / "profiles"
+
+
+def available_profiles(params_dir: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in profiles_dir(params_dir).glob("*.yaml"))
+
+
+def _deep_merge(base: dict, overlay: dict, where: str) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _deep_merge(base[key], value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_profile(name: str, params_dir: Path | None = None) -> dict[str, dict]:
+    """Schema defaults overlaid with the profile; validated; keyed by concern."""
+    path = profiles_dir(params_dir) / f"{name}.yaml"
+    if not path.exists():
+        raise ParamsError(f"no profile '{name}' ({_shown(path)}). Available: "
+                          f"{', '.join(available_profiles(params_dir))}")
+    overlay = _plain(_yaml().load(path.read_text())) or {}
+    unknown = sorted(set(overlay) - set(CONCERNS))
+    if unknown:
+        raise ParamsError(f"{_shown(path)}: unknown concerns {unknown}; known: {', '.join(CONCERNS)}")
+    resolved = {}
+    problems = []
+    for concern, schema in CONCERNS.items():
+        merged = _deep_merge(schema().model_dump(mode="json"), overlay.get(concern) or {}, concern)
+        if concern == "study":
+            merged["profile"] = name
+        doc = CommentedMap({concern: merged})
+        model, errs = _validate(doc, concern, _shown(path))
+        problems += errs
+        if model is not None:
+            resolved[concern] = model.model_dump(mode="json")
+    if problems:
+        raise ParamsError("invalid profile:\n  - " + "\n  - ".join(problems))
+    return resolved
+
+
+def _commented(schema: type[BaseModel], values: Any, indent: int) -> Any:
+    """Values as ruamel nodes with each field's description as a comment above it."""
+    if isinstance(values, list):
+        seq = CommentedSeq(values)
+        seq.fa.set_flow_style()
+        return seq
+    if not isinstance(values, dict):
+        return values
+    node = CommentedMap()
+    for key, value in values.items():
+        info = schema.model_fields.get(key) if schema else None
+        sub = info.annotation if info and isinstance(info.annotation, type) else None
+        sub = sub if sub and issubclass(sub, BaseModel) else None
+        node[key] = _commented(sub, value, indent + 2)
+        if info and info.description:
+            node.yaml_set_comment_before_after_key(key, before=info.description, indent=indent)
+    return node
+
+
+def write_concern(concern: str, values: dict, params_dir: Path | None = None, header: str = "") -> Path:
+    folder = Path(params_dir) if params_dir else paths.params_dir()
+    doc = CommentedMap({concern: _commented(CONCERNS[concern], values, 2)})
+    buf = io.StringIO()
+    y = _yaml()
+    y.version = None  # no %YAML directive in the file; the reader asks for 1.2 itself
+    y.dump(doc, buf)
+    path = folder / f"{concern}.yaml"
+    path.write_text(header + buf.getvalue())
+    return path
+
+
+def apply_profile(name: str, params_dir: Path | None = None) -> list[Path]:
+    resolved = resolve_profile(name, params_dir)
+    header = (f"# Written by `python -m rdmldg.params apply {name}` from the schema defaults in\n"
+              f"# lib/rdmldg/params.py and params/profiles/{name}.yaml. Edit freely; re-applying\n"
+              "# a profile rewrites this file.\n")
+    return [write_concern(c, v, params_dir, header) for c, v in resolved.items()]
+
+
+# --------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rdmldg.params", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("check", help="validate params/*.yaml")
+    sub.add_parser("list", help="list the profiles")
+    ap = sub.add_parser("apply", help="write params/*.yaml from a profile")
+    ap.add_argument("profile")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "check":
+            p = load()
+            print(f"params OK: {p.data.dataset_name()}, domains {p.data.domain_names()}, "
+                  f"held out {p.heldout_domains()}, profile {p.study.profile}")
+        elif args.cmd == "list":
+            print("\n".join(available_profiles()))
+        else:
+            for path in apply_profile(args.profile):
+                print(f"wrote {_shown(path)}")
+            print("see the change with: dvc params diff")
+    except ParamsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
