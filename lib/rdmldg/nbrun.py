@@ -108,11 +108,11 @@ def strip_remote_scripts(html: str) -> str:
     return re.sub(r'<link[^>]*\shref="(?:https?:)?//[^"]*"[^>]*/?>', "", html)
 
 
-def validate_params_or_exit() -> None:
+def validate_params_or_exit(root: Path) -> None:
     from rdmldg.params import ParamsError, load
 
     try:
-        load()
+        load(paths.params_dir(root))
     except ParamsError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     root = paths.find_root(args.notebook.resolve().parent)
-    validate_params_or_exit()
+    validate_params_or_exit(root)
     return run(args.notebook.resolve(), coords, root, args.reports)
 
 

@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from rdmldg.data.images import decode, is_junk
 
-STANDARD_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+# What a plain RGB file's extension should say about its content.
+STANDARD_EXTENSIONS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
 class DatasetError(ValueError):
@@ -64,7 +65,7 @@ def _inspect(dataset_dir: Path, rel: str) -> dict:
     return {
         "path": rel, "sha1": hashlib.sha1(data).hexdigest(), "width": img.width, "height": img.height,
         "mode": img.mode, "format": img.format or "",
-        "converted": img.mode != "RGB" or ext not in STANDARD_EXTENSIONS,
+        "converted": img.mode != "RGB" or STANDARD_EXTENSIONS.get(ext) != img.format,
     }
 
 
