@@ -51,8 +51,11 @@ def test_repro_writes_data_reports_and_index(study):
     html = (dest / "reports" / "prepare.html").read_text()
     assert "Is the shift real?" in html and "data:image/png;base64" in html
     assert "Traceback" not in html
+    chains = (dest / "reports" / "chains.html").read_text()
+    assert "Rejections: rate and reasons per domain" in chains and "Traceback" not in chains
+    assert (dest / "data" / "chains" / "chains.jsonl").exists()
     index = (dest / "reports" / "index.html").read_text()
-    assert "href='prepare.html'" in index and "smoke" in index
+    assert "href='prepare.html'" in index and "href='chains.html'" in index and "smoke" in index
 
 
 def test_metrics_and_params_diff(study):
@@ -60,6 +63,7 @@ def test_metrics_and_params_diff(study):
     metrics = json.loads(_sh(dest, sys.executable, "-m", "dvc", "metrics", "show", "--json", env=env))
     flat = json.dumps(metrics)
     assert '"n_images": 168' in flat and "shift_check_mean_drop" in flat
+    assert '"rejection_rate":' in flat and '"rejections_by_reason":' in flat
     diff = _sh(dest, sys.executable, "-m", "dvc", "params", "diff", env=env)
     assert "data.synthetic.images_per_class" in diff and "40" in diff and "6" in diff
 

@@ -36,6 +36,11 @@ DOMAINBED_DOMAINS = {
 METHODS = ("label", "reasoning", "mtct", "sarr", "rdmldg")
 
 
+# Fields that name where a secret lives; a user who pastes the secret itself must not see it
+# echoed into a terminal or a log.
+SECRET_FIELDS = frozenset({"api_key_env"})
+
+
 class ParamsError(ValueError):
     """Invalid parameters; the message lists every problem with its file, key and fix."""
 
@@ -178,6 +183,60 @@ class StudyParams(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- chains
+class AttributeTeacherParams(_Strict):
+    imperfect_rate: float = Field(
+        0.3, ge=0, lt=1, description="share of candidates made imperfect (wrong conclusion, missing or truncated section)"
+    )
+
+
+class HFTeacherParams(_Strict):
+    checkpoint: str | None = Field(None, description="local folder of an image-text-to-text checkpoint")
+    trust_remote_code: bool = Field(False, description="allow code shipped with the checkpoint to run")
+    batch_size: int = Field(8, gt=0, description="images per generate() call")
+    max_new_tokens: int = Field(512, gt=0, description="longest chain generated")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature (0: greedy)")
+    top_p: float = Field(0.9, gt=0, le=1, description="nucleus sampling mass")
+
+
+class OpenAITeacherParams(_Strict):
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint (vLLM, OpenAI, ...)")
+    model: str = Field("gpt-4o", description="model name the endpoint serves")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the key (never the key itself)",
+    )
+    timeout_s: float = Field(120.0, gt=0, description="seconds per request")
+    max_retries: int = Field(5, ge=0, description="retries on 429, 5xx, connection errors and malformed replies")
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry (plus jitter)")
+    concurrency: int = Field(8, gt=0, description="requests in flight at once")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature")
+    top_p: float = Field(0.9, gt=0, le=1, description="nucleus sampling mass")
+    max_tokens: int = Field(1024, gt=0, description="longest chain generated")
+
+
+class ChainsParams(_Strict):
+    teacher: Literal["attribute", "hf", "openai"] = Field(
+        "attribute", description="attribute: offline, from generating attributes; hf: local model; openai: endpoint"
+    )
+    candidates: int = Field(4, gt=0, description="K: candidates sampled per image; the first correct one is kept")
+    seed: int = Field(0, ge=0, description="seed of the sampling")
+    splits: list[Literal["in", "out"]] = Field(
+        ["in"], min_length=1, description="splits of the source domains that get chains (training uses in)"
+    )
+    cache_dir: str = Field("data/cache", description="teacher response cache (kept across runs; not a DVC output)")
+    attribute: AttributeTeacherParams = AttributeTeacherParams()
+    hf: HFTeacherParams = HFTeacherParams()
+    openai: OpenAITeacherParams = OpenAITeacherParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ChainsParams":
+        _unique(self.splits, "splits")
+        if self.teacher == "hf" and not self.hf.checkpoint:
+            raise ValueError("teacher is hf but hf.checkpoint is not set: give a local checkpoint folder")
+        return self
+
+
 # --------------------------------------------------------------------------- model
 class ModelParams(_Strict):
     source: Literal["embedded", "checkpoint"] = Field(
@@ -223,6 +282,7 @@ class TrainParams(_Strict):
 CONCERNS: dict[str, type[_Strict]] = {
     "data": DataParams,
     "study": StudyParams,
+    "chains": ChainsParams,
     "model": ModelParams,
     "train": TrainParams,
 }
@@ -234,6 +294,7 @@ class Params(BaseModel):
     model_config = ConfigDict(frozen=True)
     data: DataParams
     study: StudyParams
+    chains: ChainsParams
     model: ModelParams
     train: TrainParams
 
@@ -314,6 +375,8 @@ def _format_error(file: str, doc: Any, concern: str, schema, err: dict) -> str:
     line = _line_of(doc.get(concern), loc) if isinstance(doc, CommentedMap) else None
     where = f"{file}:{line}" if line else file
     got = f" (got {err['input']!r})" if loc and err["type"] != "missing" else ""
+    if loc and loc[-1] in SECRET_FIELDS:
+        got = " (value hidden: it may be a secret)"
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     return f"{where}: {key}{got}: {msg}. Fix: {_fix_hint(schema, concern, loc, err)}"
 

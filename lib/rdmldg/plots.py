@@ -69,3 +69,35 @@ def grouped_bars(table: pd.DataFrame, columns: list[str], title: str, ylabel: st
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def stacked_bars(table: pd.DataFrame, title: str, ylabel: str):
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(table), 3.4))
+    table.plot(kind="bar", stacked=True, ax=ax, colormap="tab10", rot=0)
+    ax.set(title=title, ylabel=ylabel, xlabel="")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def chain_cards(rows: list[dict], image_root: Path, px: int = 112) -> str:
+    """HTML cards: each image beside its five sections (embedded, offline)."""
+    import base64
+    import html
+    import io
+
+    from rdmldg.chains import SECTIONS
+
+    cards = []
+    for r in rows:
+        buf = io.BytesIO()
+        load_image(image_root / r["image_id"]).resize((px, px)).save(buf, format="PNG")
+        src = base64.b64encode(buf.getvalue()).decode("ascii")
+        body = "".join(f"<div><b>{s}</b> {html.escape(r['chain'][s.lower()])}</div>" for s in SECTIONS)
+        head = (f"<div style='color:#555'>{html.escape(r['domain'])} · true class "
+                f"<b>{html.escape(r['class_name'])}</b> · kept candidate {r['candidate'] + 1} "
+                f"(rejected before: {html.escape('; '.join(r['rejections'])) or 'none'})</div>")
+        cards.append(f"<div style='display:flex;gap:12px;padding:8px 0;border-bottom:1px solid #ddd'>"
+                     f"<img src='data:image/png;base64,{src}' width='{px}' height='{px}' alt='{html.escape(r['image_id'])}'>"
+                     f"<div style='font-size:90%'>{head}{body}</div></div>")
+    return "".join(cards)

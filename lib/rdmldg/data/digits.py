@@ -17,6 +17,14 @@ from PIL import Image
 from rdmldg.params import DigitsParams
 
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_COLOUR_NAMES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "brown", "silver")
+STYLE_WORDS: dict[str, list[str]] = {}
+
+
+def nuisance_words() -> dict[str, list[str]]:
+    return {"colour": list(DIGIT_COLOUR_NAMES), "rotation": ["rotated", "tilted", "degrees"]}
+
+
 DIGIT_COLOURS = (
     (230, 60, 60), (240, 150, 40), (230, 220, 60), (80, 200, 80), (40, 190, 190),
     (60, 110, 230), (150, 80, 220), (230, 100, 190), (160, 110, 60), (200, 200, 200),
@@ -49,7 +57,7 @@ def write_digits(p: DigitsParams, dataset_dir: Path) -> pd.DataFrame:
                 colour = label if own else int(rng.choice([c for c in range(10) if c != label]))
                 ink = np.asarray(img, np.float64)[..., None] / 255 * np.asarray(DIGIT_COLOURS[colour])
                 img = Image.fromarray(np.round(ink).astype(np.uint8), "RGB")
-                attrs["colour"] = CLASS_NAMES[colour]
+                attrs["colour"] = DIGIT_COLOUR_NAMES[colour]
             rel = Path(name) / CLASS_NAMES[label] / f"digit_{idx:04d}.png"
             (dataset_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             img.save(dataset_dir / rel, format="PNG")

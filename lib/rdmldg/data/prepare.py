@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rdmldg.data.digits import write_digits
 from rdmldg.data.manifest import build_manifest, write_prepared

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rdmldg.data.images import decode, is_junk
 

@@ -34,7 +34,19 @@ BG_TONES = {
 }
 BACKGROUNDS = ("plain", "gradient", "clutter")
 TEXTURES = ("plain", "stripes", "dots")
+
+
+def nuisance_words() -> dict[str, list[str]]:
+    return {"colour": list(PALETTE), "bg_tone": list(BG_TONES), "texture": ["stripes", "striped", "dotted", "dots"],
+            "background": ["background", "cluttered", "blobs"], "placement": ["tilted", "clockwise", "anticlockwise", "grainy", "left of centre", "right of centre"]}
 SUPERSAMPLE = 4
+# Words that give a nuisance away, for checking where chains mention them.
+STYLE_WORDS = {
+    "photo": ["photograph", "photograph-like", "shading", "shadow", "realistic"],
+    "painting": ["painting", "painterly", "brush", "strokes"],
+    "cartoon": ["cartoon", "comic", "comic-style", "outlined", "ink"],
+    "sketch": ["sketch", "pencil", "hatching", "hatched", "paper"],
+}
 ATTRIBUTES = ("colour", "bg_tone", "background", "texture", "dx", "dy", "scale", "rotation", "noise")
 
 

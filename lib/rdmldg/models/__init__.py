@@ -1,0 +1,1 @@
+"""Models: the embedded LLaVA-architecture MLLM (built offline) and real checkpoints by path."""
