@@ -50,6 +50,15 @@ def q_choice_list(classes: list[str]) -> str:
             "Answer with the template: Answer Choice: <class>")
 
 
+def fewshot_prompt(shot_labels: list[str], classes: list[str]) -> list[dict]:
+    """Content parts for in-context learning: each shot an image and its answer, then the query
+    image and the classification prompt. Images come in the same order as the placeholders."""
+    parts: list[dict] = []
+    for label in shot_labels:
+        parts += [{"type": "image"}, {"type": "text", "text": f"Answer: {display_name(label)}\n"}]
+    return parts + [{"type": "image"}, {"type": "text", "text": q_cls(classes)}]
+
+
 # --------------------------------------------------------------------------- format
 @dataclass(frozen=True)
 class Chain:

@@ -14,13 +14,20 @@ from typing import Iterable
 
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>", IMAGE_TOKEN]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-    "{% if c['type'] == 'image' %}<image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+
+
+def chat_template(image_placeholder: str) -> str:
+    """A ChatML-style template; each image part becomes `image_placeholder`."""
+    return (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+        "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+        "{% if c['type'] == 'image' %}" + image_placeholder + "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,12 @@ class LlavaSpec:
         return (self.image_size // self.patch_size) ** 2
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """A byte-level BPE tokenizer trained offline on `texts`, wrapped for transformers."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int, extra_special: dict[str, str] | None = None,
+                    chat_template: str = CHAT_TEMPLATE):
+    """A byte-level BPE tokenizer trained offline on `texts`, wrapped for transformers.
+
+    `extra_special` maps attribute names to special tokens (e.g. {"image_token": "<image>"}).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -52,12 +63,14 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+    extra = extra_special if extra_special is not None else {"image_token": IMAGE_TOKEN}
+    specials = SPECIAL_TOKENS[:4] + [t for t in extra.values() if t not in SPECIAL_TOKENS[:4]]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>",
-        extra_special_tokens={"image_token": IMAGE_TOKEN}, chat_template=CHAT_TEMPLATE,
+        extra_special_tokens=extra, chat_template=chat_template,
     )
 
 
@@ -92,9 +105,6 @@ def build_model(spec: LlavaSpec, tokenizer, seed: int = 0):
 
 
 def save(model, processor, path: Path) -> Path:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    return path
+    from rdmldg.models.checkpoints import save_checkpoint
+
+    return save_checkpoint(model, processor, path)

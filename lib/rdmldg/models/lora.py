@@ -1,0 +1,50 @@
+"""LoRA in both the vision encoder and the language model, chosen by module-name pattern.
+
+The patterns cover the attention and MLP projections of the architectures the study uses:
+LLaVA (SigLIP/CLIP tower), InternVL (InternViT) and Qwen2-VL (its ViT), each with a
+Qwen2/Llama-style decoder. The projector between them stays frozen, as in the paper.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+VISION = r".*(?:vision_tower|visual)\..*\.(?:q_proj|k_proj|v_proj|out_proj|projection_layer|qkv|proj|fc1|fc2)"
+LANGUAGE = r".*language_model\..*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+def target_pattern(vision: bool = True, language: bool = True) -> str:
+    parts = ([VISION] if vision else []) + ([LANGUAGE] if language else [])
+    if not parts:
+        raise ValueError("LoRA needs at least one of vision, language")
+    return "|".join(f"(?:{p})" for p in parts)
+
+
+def add_lora(model, rank: int = 8, alpha: int = 16, dropout: float = 0.05, vision: bool = True,
+             language: bool = True):
+    """The model wrapped with LoRA adapters; base weights frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_pattern(vision, language),
+                        bias="none")
+    return get_peft_model(model, config)
+
+
+def _part(name: str) -> str:
+    if re.search(r"(?:vision_tower|visual)\.", name):
+        return "vision"
+    if "language_model." in name or "lm_head" in name:
+        return "language"
+    return "other"
+
+
+def trainable_report(model) -> pd.DataFrame:
+    """Trainable and total parameters, by part (vision / language / other)."""
+    rows = [{"part": _part(n), "trainable": p.numel() if p.requires_grad else 0, "total": p.numel()}
+            for n, p in model.named_parameters()]
+    table = pd.DataFrame(rows).groupby("part").sum()
+    table.loc["all"] = table.sum()
+    table["share"] = table["trainable"] / table["total"]
+    return table
