@@ -27,7 +27,10 @@ def study(tmp_path_factory):
     dest = tmp_path_factory.mktemp("e2e") / "study"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.split()
+    outputs = ("data/", "models/", "reports/")  # pipeline outputs: the copy must make its own
     for rel in files:
+        if rel.startswith(outputs) and not rel.endswith(".gitignore"):
+            continue
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
@@ -54,8 +57,14 @@ def test_repro_writes_data_reports_and_index(study):
     chains = (dest / "reports" / "chains.html").read_text()
     assert "Rejections: rate and reasons per domain" in chains and "Traceback" not in chains
     assert (dest / "data" / "chains" / "chains.jsonl").exists()
+    for stage in ("base", "zeroshot"):
+        text = (dest / "reports" / f"{stage}.html").read_text()
+        assert "Traceback" not in text and "data:image/png;base64" in text, stage
+    assert (dest / "models" / "base" / "model.safetensors").exists()
     index = (dest / "reports" / "index.html").read_text()
-    assert "href='prepare.html'" in index and "href='chains.html'" in index and "smoke" in index
+    for stage in ("prepare", "chains", "base", "zeroshot"):
+        assert f"href='{stage}.html'" in index, stage
+    assert "smoke" in index
 
 
 def test_metrics_and_params_diff(study):
@@ -64,6 +73,7 @@ def test_metrics_and_params_diff(study):
     flat = json.dumps(metrics)
     assert '"n_images": 168' in flat and "shift_check_mean_drop" in flat
     assert '"rejection_rate":' in flat and '"rejections_by_reason":' in flat
+    assert '"tokens_per_s":' in flat and '"probe_accuracy":' in flat and '"q_cls_loglik":' in flat
     diff = _sh(dest, sys.executable, "-m", "dvc", "params", "diff", env=env)
     assert "data.synthetic.images_per_class" in diff and "40" in diff and "6" in diff
 

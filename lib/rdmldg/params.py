@@ -238,6 +238,16 @@ class ChainsParams(_Strict):
 
 
 # --------------------------------------------------------------------------- model
+class PretrainParams(_Strict):
+    examples: int = Field(3000, gt=0, description="neutral-style pretraining examples (captions, answers, chains, few-shot)")
+    vision_epochs: int = Field(8, ge=0, description="phase 1: epochs of the vision tower alone on the neutral classes")
+    epochs: int = Field(4, gt=0, description="phase 2: passes of the whole model over the pretraining examples")
+    lr: float = Field(2e-3, gt=0, description="AdamW learning rate (full pretraining from random init)")
+    batch_size: int = Field(16, gt=0, description="examples per step")
+    vocab_size: int = Field(1024, ge=300, description="BPE vocabulary trained offline on prompts, answers and chains")
+    seed: int = Field(0, ge=0, description="seed of the corpus and the initialisation")
+
+
 class ModelParams(_Strict):
     source: Literal["embedded", "checkpoint"] = Field(
         "embedded", description="embedded: the small MLLM pretrained in the pipeline; checkpoint: a local one"
@@ -246,11 +256,38 @@ class ModelParams(_Strict):
     checkpoint: str | None = Field(None, description="local folder of a transformers checkpoint")
     trust_remote_code: bool = Field(False, description="allow code shipped with the checkpoint to run")
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights dtype; auto: bf16 on GPU")
+    pretrain: PretrainParams = PretrainParams()
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelParams":
         if self.source == "checkpoint" and not self.checkpoint:
             raise ValueError("source is checkpoint but checkpoint is not set: give the local checkpoint folder")
+        return self
+
+
+# --------------------------------------------------------------------------- eval
+class ZeroShotParams(_Strict):
+    images_per_domain: int = Field(96, gt=0, description="images per domain (from its in split) for zero-shot accuracy")
+    icl_queries: int = Field(32, gt=0, description="queries per domain and setting for in-context learning")
+    shots: list[int] = Field([0, 2, 4, 8], min_length=1, description="numbers of in-context examples")
+    label_shift_shares: list[float] = Field(
+        [0.0, 0.25, 0.5, 0.75], min_length=1, description="share of the 8 shots that carry the query's class")
+    probe_C: float = Field(0.316, gt=0, description="inverse regularisation of the mapping-deficiency probe")
+    seed: int = Field(0, ge=0, description="seed of the samples and shots")
+
+
+class EvalParams(_Strict):
+    batch_size: int = Field(8, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
+    max_new_tokens: int = Field(24, gt=0, description="tokens generated for a short answer")
+    chain_max_new_tokens: int = Field(160, gt=0, description="tokens generated for a reasoning chain")
+    zeroshot: ZeroShotParams = ZeroShotParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvalParams":
+        if any(k < 0 for k in self.zeroshot.shots):
+            raise ValueError("zeroshot.shots must be >= 0")
+        if any(not 0 <= s <= 1 for s in self.zeroshot.label_shift_shares):
+            raise ValueError("zeroshot.label_shift_shares must lie in [0, 1]")
         return self
 
 
@@ -285,6 +322,7 @@ CONCERNS: dict[str, type[_Strict]] = {
     "chains": ChainsParams,
     "model": ModelParams,
     "train": TrainParams,
+    "eval": EvalParams,
 }
 
 
@@ -297,6 +335,7 @@ class Params(BaseModel):
     chains: ChainsParams
     model: ModelParams
     train: TrainParams
+    eval: EvalParams
 
     def heldout_domains(self) -> list[str]:
         hd = self.study.heldout_domains

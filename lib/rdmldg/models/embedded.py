@@ -50,6 +50,18 @@ class LlavaSpec:
         return (self.image_size // self.patch_size) ** 2
 
 
+# Sizes chosen by measured CPU throughput (benchmarks/README.md): `default` keeps the whole
+# default study inside its budget on 2 cores; `bigger` is for a laptop with time to spare.
+PRESETS = {
+    "smoke": LlavaSpec(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, vision_heads=2,
+                       text_hidden=48, text_layers=2, text_heads=4, text_kv_heads=2),
+    "default": LlavaSpec(image_size=32, patch_size=8, vision_hidden=64, vision_layers=2, vision_heads=4,
+                         text_hidden=96, text_layers=3, text_heads=4, text_kv_heads=2),
+    "bigger": LlavaSpec(image_size=48, patch_size=8, vision_hidden=96, vision_layers=3, vision_heads=4,
+                        text_hidden=128, text_layers=4, text_heads=4, text_kv_heads=2),
+}
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int, extra_special: dict[str, str] | None = None,
                     chat_template: str = CHAT_TEMPLATE):
     """A byte-level BPE tokenizer trained offline on `texts`, wrapped for transformers.

@@ -1,0 +1,1 @@
+"""Analyses: chain style, in-context learning, linear probes, token probabilities, MMD."""

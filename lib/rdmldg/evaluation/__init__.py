@@ -1,0 +1,1 @@
+"""Evaluation: answer scoring (log-likelihood, generation + parsing), accuracies, records."""

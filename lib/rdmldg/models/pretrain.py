@@ -1,0 +1,83 @@
+"""Pretraining the embedded base model on its neutral corpus, with transformers' Trainer."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from rdmldg.chains import display_name, fewshot_prompt, q_choice_list, q_cls, q_reason
+from rdmldg.data.world import PALETTE
+from rdmldg.models.corpus import plain_chain
+from rdmldg.params import PretrainParams
+from rdmldg.training.collate import Collator, Example
+
+
+def tokenizer_corpus(classes: list[str], chain_texts: list[str]) -> list[str]:
+    """Everything the model will read or write: prompts, answers, both chain styles."""
+    texts = [q_cls(classes), q_reason(classes), q_choice_list(classes), "Describe the image."]
+    texts += [t["text"] for t in fewshot_prompt(classes, classes) if t["type"] == "text"]
+    for c in classes:
+        texts += [display_name(c), f"Answer Choice: {display_name(c)}"]
+        texts += [plain_chain(c, colour) + f" A {colour} {display_name(c)} on white." for colour in PALETTE]
+    return texts + list(chain_texts)
+
+
+def vision_tower(model):
+    """The vision encoder of a LLaVA-style model."""
+    return model.model.vision_tower
+
+
+def pretrain_vision(model, processor, examples: list[Example], classes: list[str], p: PretrainParams) -> dict:
+    """Phase 1: the vision tower alone learns the neutral classes through a throw-away linear
+    head on its mean-pooled patches — as a SigLIP/CLIP tower is pretrained before a LLaVA model
+    is assembled. (Learned only through the language model, a ViT this small, from scratch,
+    stays at chance within the budget; see the README's design notes.)"""
+    import torch
+
+    torch.manual_seed(p.seed)
+    tower = vision_tower(model)
+    images = [ex.images[-1] for ex in examples]
+    labels = torch.tensor([classes.index(ex.meta["label"]) for ex in examples])
+    pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
+    head = torch.nn.Linear(tower.config.hidden_size, len(classes))
+    params = list(tower.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(p.seed)
+    history, start = [], time.perf_counter()
+    tower.train()
+    for epoch in range(p.vision_epochs):
+        order = torch.randperm(len(pixels), generator=gen)
+        for i in range(0, len(order), 64):
+            idx = order[i:i + 64]
+            feats = tower(pixel_values=pixels[idx]).last_hidden_state.mean(dim=1)
+            loss = torch.nn.functional.cross_entropy(head(feats), labels[idx])
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        history.append({"epoch": epoch + 1, "loss": loss.item()})
+    return {"history": history, "seconds": time.perf_counter() - start}
+
+
+def pretrain(model, processor, examples: list[Example], p: PretrainParams, progress: bool = True) -> dict:
+    """Full-parameter pretraining; returns the loss history, wall time and tokens/s."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    steps = -(-len(examples) // p.batch_size) * p.epochs
+    with tempfile.TemporaryDirectory() as scratch:
+        args = TrainingArguments(
+            output_dir=scratch, per_device_train_batch_size=p.batch_size, num_train_epochs=p.epochs,
+            learning_rate=p.lr, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
+            logging_steps=max(1, min(10, steps // 20)), save_strategy="no", report_to="none", seed=p.seed, data_seed=p.seed,
+            dataloader_num_workers=0, remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
+            include_num_input_tokens_seen="non_padding", disable_tqdm=not progress,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=Collator(processor))
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    tokens = trainer.state.num_input_tokens_seen
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    return {"history": losses, "seconds": seconds, "tokens": int(tokens), "tokens_per_s": tokens / seconds}

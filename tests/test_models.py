@@ -1,0 +1,86 @@
+"""Real-checkpoint code path on tiny random checkpoints of LLaVA, InternVL and Qwen2-VL,
+built from configs, saved to disk and loaded offline; LoRA; the collator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from rdmldg.models import architectures
+from rdmldg.models.checkpoints import CheckpointError, load, record, save_checkpoint
+from rdmldg.models.lora import add_lora, trainable_report
+from rdmldg.training.collate import IGNORE, Collator, single, target_ids
+
+ARCHS = sorted(architectures.BUILDERS)
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def checkpoint(request, tmp_path_factory):
+    model, processor = architectures.BUILDERS[request.param]()
+    return request.param, save_checkpoint(model, processor, tmp_path_factory.mktemp(request.param) / "ckpt")
+
+
+def _batch(processor):
+    return Collator(processor)([single(Image.new("RGB", (40, 30), (200, 10, 10)), "what is this", "ball"),
+                                single(Image.new("RGB", (30, 44), (10, 10, 200)), "what is it", "star")])
+
+
+def test_load_lora_train_one_step_and_generate_offline(checkpoint, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    name, path = checkpoint
+    model, processor = load(path)
+    wrapped = add_lora(model, rank=8, alpha=16, dropout=0.05)
+    report = trainable_report(wrapped)
+    assert report.loc["vision", "trainable"] > 0 and report.loc["language", "trainable"] > 0
+    assert report.loc["all", "trainable"] < 0.5 * report.loc["all", "total"]
+    frozen_before = {n: p.detach().clone() for n, p in wrapped.named_parameters() if not p.requires_grad}
+    batch = _batch(processor)
+    opt = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-2)
+    loss0 = wrapped(**batch).loss
+    loss0.backward()
+    opt.step()
+    opt.zero_grad()
+    assert wrapped(**batch).loss < loss0
+    assert all(torch.equal(p, frozen_before[n]) for n, p in wrapped.named_parameters() if not p.requires_grad)
+    processor.tokenizer.padding_side = "left"
+    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text",
+                                          "text": "what is this"}]}], add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text, text], images=[Image.new("RGB", (32, 32))] * 2, return_tensors="pt", padding=True)
+    out = wrapped.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert out.shape[0] == 2 and out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_collator_labels_exactly_the_answer(checkpoint):
+    _, path = checkpoint
+    _, processor = load(path)
+    batch = _batch(processor)
+    for row, answer in zip(batch["labels"], ("ball", "star")):
+        assert row[row != IGNORE].tolist() == target_ids(processor, answer)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+
+
+def test_missing_checkpoint_names_the_param_and_the_fix(tmp_path):
+    with pytest.raises(CheckpointError, match=r"model.checkpoint.*nothing is downloaded"):
+        load(tmp_path / "nowhere")
+
+
+def test_record_hashes_content_without_copying(checkpoint):
+    _, path = checkpoint
+    rec = record(path)
+    assert rec["path"] == str(path.resolve()) and len(rec["content_sha256"]) == 64
+    config = json.loads((path / "config.json").read_text())
+    assert rec["model_type"] == config["model_type"]
+
+
+def test_remote_code_stays_off_unless_asked(checkpoint, monkeypatch):
+    import transformers
+
+    seen = []
+    original = transformers.AutoModelForImageTextToText.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
+                        lambda *a, **k: seen.append(k["trust_remote_code"]) or original(*a, **k))
+    load(checkpoint[1])
+    assert seen == [False]
