@@ -1,0 +1,57 @@
+"""transformers' Trainer with Eq. 1: checkpoints, resume, accumulation, bf16/checkpointing on GPU,
+and DDP under `accelerate launch`, all from the library; only the loss is ours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from rdmldg.params import TrainParams
+from rdmldg.training.loss import eq1
+from rdmldg.training.pathways import forward
+
+
+class Eq1Trainer(Trainer):
+    def __init__(self, *args, share_images: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.share_images = share_images
+        self.loss_is_scaled_for_ga = False  # Eq. 1 is a per-micro-batch mean: let Trainer divide by GA steps
+        self._parts: list[tuple[float, float]] = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        logits = forward(model, inputs, self.share_images)
+        parts = eq1(logits, inputs["labels"], inputs["pathway"], int(inputs["n_images"]))
+        self._parts.append((float(parts["label"]), float(parts["reasoning"])))
+        return (parts["loss"], {"logits": logits}) if return_outputs else parts["loss"]
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if self._parts and "loss" in logs:  # per-pathway terms since the last log, for the curves
+            logs["loss_label"] = sum(p[0] for p in self._parts) / len(self._parts)
+            logs["loss_reasoning"] = sum(p[1] for p in self._parts) / len(self._parts)
+            self._parts.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def arguments(out_dir: Path, p: TrainParams, seed: int, n_items: int, progress: bool = True,
+              epochs: float | None = None) -> TrainingArguments:
+    gpu = torch.cuda.is_available()
+    steps = max(1, -(-n_items // (p.batch_size * p.grad_accum))) * (epochs or p.epochs)
+    return TrainingArguments(
+        output_dir=str(out_dir), per_device_train_batch_size=p.batch_size, gradient_accumulation_steps=p.grad_accum,
+        num_train_epochs=epochs or p.epochs, learning_rate=p.lr, weight_decay=p.weight_decay,
+        lr_scheduler_type="linear", logging_steps=max(1, min(10, steps // 20)), save_strategy="steps",
+        save_steps=max(1, steps // 4), save_total_limit=1, seed=seed, data_seed=seed, report_to="none",
+        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu,
+        activation_checkpointing=gpu, disable_tqdm=not progress,
+    )
+
+
+def train(trainer: Eq1Trainer, resume: str) -> dict:
+    """Train, continuing from the last checkpoint in output_dir when resume is 'auto'."""
+    out = Path(trainer.args.output_dir)
+    last = get_last_checkpoint(str(out)) if resume == "auto" and out.is_dir() else None
+    result = trainer.train(resume_from_checkpoint=last)
+    return {"resumed_from": last, "steps": result.global_step, "history": trainer.state.log_history}

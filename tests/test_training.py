@@ -1,0 +1,109 @@
+"""Training on transformers' Trainer: resume equality, the leakage guard, the methods."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from transformers import TrainerCallback
+
+from rdmldg import methods
+from rdmldg.models import architectures
+from rdmldg.models.lora import add_lora
+from rdmldg.params import TrainParams
+from rdmldg.training import data
+from rdmldg.training.loss import CLS, REASON
+from rdmldg.training.pathways import PathwayCollator, TrainItem
+from rdmldg.training.trainer import Eq1Trainer, arguments, train
+
+CLASSES = ["ball", "star", "ring"]
+
+
+def _items() -> list[TrainItem]:
+    return [TrainItem(f"img{i}", Image.new("RGB", (32, 32), (20 * i, 200 - 10 * i, 90)), CLASSES[i % 3],
+                      f"<SUMMARY>look</SUMMARY><CONCLUSION>{CLASSES[i % 3]}</CONCLUSION>") for i in range(12)]
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step == self.step:
+            raise Crash(f"simulated crash after step {self.step}")
+
+
+def _trainer(out, callbacks=()):
+    torch.manual_seed(0)
+    model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+    model = add_lora(model, rank=4, alpha=8, dropout=0.05)
+    p = TrainParams(lr=1e-2, epochs=2, batch_size=4)
+    args = arguments(out, p, seed=0, n_items=12, progress=False)
+    args.save_steps = 2
+    return Eq1Trainer(model=model, args=args, train_dataset=_items(), callbacks=list(callbacks),
+                      data_collator=PathwayCollator(processor, CLASSES, (CLS, REASON)))
+
+
+def _adapter(trainer) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+
+
+def test_resume_after_a_crash_ends_with_the_same_adapter(tmp_path):
+    straight = _trainer(tmp_path / "straight")
+    info = train(straight, resume="auto")
+    assert info["steps"] == 6 and info["resumed_from"] is None
+    crashed = _trainer(tmp_path / "crashed", [CrashAt(5)])
+    with pytest.raises(Crash):
+        train(crashed, resume="auto")
+    resumed = _trainer(tmp_path / "crashed")
+    info = train(resumed, resume="auto")
+    assert info["resumed_from"].endswith("checkpoint-4")
+    a, b = _adapter(straight), _adapter(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    logged = [h for h in info["history"] if "loss" in h]
+    assert logged and {"loss_label", "loss_reasoning"} <= set(logged[-1])
+
+
+def test_resume_never_starts_over(tmp_path):
+    first = _trainer(tmp_path / "run", [CrashAt(3)])
+    with pytest.raises(Crash):
+        train(first, resume="never")
+    info = train(_trainer(tmp_path / "run"), resume="never")
+    assert info["resumed_from"] is None and info["steps"] == 6
+
+
+def _manifest() -> pd.DataFrame:
+    return pd.DataFrame({"image_id": [f"{d}/{i}" for d in ("a", "b", "c") for i in range(4)],
+                         "path": [f"{d}/{i}.png" for d in ("a", "b", "c") for i in range(4)],
+                         "domain": [d for d in ("a", "b", "c") for _ in range(4)],
+                         "class_name": ["ball"] * 12, "split_t0": ["in", "in", "in", "out"] * 3})
+
+
+def test_source_rows_exclude_the_heldout_domain():
+    rows = data.source_rows(_manifest(), "b", "split_t0", "in", "training")
+    assert set(rows["domain"]) == {"a", "c"} and len(rows) == 6
+    val = data.source_rows(_manifest(), "b", "split_t0", "out", "validation")
+    assert set(val["domain"]) == {"a", "c"} and len(val) == 2
+
+
+def test_the_guard_raises_on_any_heldout_image():
+    leaked = _manifest()
+    with pytest.raises(data.LeakageError, match="held-out domain 'b'.*training"):
+        data.items(leaked, None, {}, "b", "training")
+    with pytest.raises(data.LeakageError, match="SARR generation"):
+        data.guard(["a", "b"], "b", "SARR generation")
+
+
+def test_methods_registry_says_what_each_trains():
+    assert methods.get("label").pathways == (CLS,) and not methods.get("label").sarr
+    assert methods.get("reasoning").pathways == (REASON,)
+    assert methods.get("mtct").pathways == (CLS, REASON) and not methods.get("mtct").sarr
+    assert methods.get("sarr").pathways == (REASON,) and methods.get("sarr").sarr
+    assert methods.get("rdmldg").pathways == (CLS, REASON) and methods.get("rdmldg").sarr
+    with pytest.raises(KeyError, match="known: label"):
+        methods.get("erm")
