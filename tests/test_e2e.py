@@ -61,6 +61,11 @@ def test_repro_writes_data_reports_and_index(study):
         text = (dest / "reports" / f"{stage}.html").read_text()
         assert "Traceback" not in text and "data:image/png;base64" in text, stage
     assert (dest / "models" / "base" / "model.safetensors").exists()
+    for method in ("label", "reasoning", "mtct", "sarr", "rdmldg"):
+        text = (dest / "reports" / "train" / f"method-{method}.html").read_text()
+        assert "Traceback" not in text and "Challenge 1" in text, method
+        for fold in ("cartoon", "painting", "photo", "sketch"):
+            assert (dest / "models" / "runs" / method / fold / "adapter" / "adapter_model.safetensors").exists()
     index = (dest / "reports" / "index.html").read_text()
     for stage in ("prepare", "chains", "base", "zeroshot"):
         assert f"href='{stage}.html'" in index, stage
@@ -74,6 +79,7 @@ def test_metrics_and_params_diff(study):
     assert '"n_images": 168' in flat and "shift_check_mean_drop" in flat
     assert '"rejection_rate":' in flat and '"rejections_by_reason":' in flat
     assert '"tokens_per_s":' in flat and '"probe_accuracy":' in flat and '"q_cls_loglik":' in flat
+    assert '"mean_val_accuracy":' in flat and '"challenge1":' in flat
     diff = _sh(dest, sys.executable, "-m", "dvc", "params", "diff", env=env)
     assert "data.synthetic.images_per_class" in diff and "40" in diff and "6" in diff
 
@@ -89,7 +95,7 @@ def test_experiment_on_a_data_param(study):
     _sh(dest, "git", "add", "-A", env=env)
     _sh(dest, "git", "commit", "-qm", "smoke baseline", env=env)
     _sh(dest, sys.executable, "-m", "dvc", "exp", "run", "-n", "five-per-class",
-        "-S", "params/data.yaml:data.synthetic.images_per_class=5", env=env)
+        "-S", "params/data.yaml:data.synthetic.images_per_class=5", "prepare", env=env)
     shown = json.loads(_sh(dest, sys.executable, "-m", "dvc", "exp", "show", "--json", env=env))
     assert "five-per-class" in json.dumps(shown)
     assert '"n_images": 140' in json.dumps(shown)

@@ -76,6 +76,17 @@ def test_shared_image_encoding_gives_the_same_logits(arch):
     assert torch.allclose(shared, separate, atol=1e-5)
 
 
+def test_reasoning_only_batch_with_a_chainless_image_shares_encoding():
+    model, processor = architectures.llava()
+    model.eval()
+    items = [TrainItem("a", Image.new("RGB", (32, 32), (9, 9, 9)), "ball", None),
+             TrainItem("b", Image.new("RGB", (32, 32), (200, 9, 9)), "ball", "<SUMMARY>x</SUMMARY>")]
+    batch = PathwayCollator(processor, ["ball"], pathways=(REASON,))(items)
+    assert batch["image_index"].tolist() == [1]
+    with torch.no_grad():
+        assert torch.allclose(forward(model, batch, True), forward(model, batch, False), atol=1e-5)
+
+
 def test_label_only_batches_carry_no_reasoning_sequences():
     _, processor = architectures.llava()
     items = [TrainItem("a", Image.new("RGB", (32, 32)), "ball", "<SUMMARY>x</SUMMARY>")]

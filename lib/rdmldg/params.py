@@ -299,7 +299,7 @@ class LoraParams(_Strict):
 
 
 class SarrParams(_Strict):
-    rounds: int = Field(3, ge=0, description="self-aligned reasoning rounds (paper: 3)")
+    rounds: int = Field(2, ge=0, description="self-aligned reasoning rounds (paper: 3)")
     fallback: Literal["keep_previous", "drop"] = Field(
         "keep_previous", description="what an image whose self-chain fails keeps"
     )
@@ -307,13 +307,18 @@ class SarrParams(_Strict):
 
 class TrainParams(_Strict):
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4)")
-    epochs: int = Field(3, gt=0, description="epochs per stage (paper: 3)")
+    epochs: int = Field(2, gt=0, description="epochs per stage (paper: 3)")
     batch_size: int = Field(8, gt=0, description="images per device step")
     grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     lora: LoraParams = LoraParams()
     sarr: SarrParams = SarrParams()
     resume: Literal["auto", "never"] = Field("auto", description="continue from the last checkpoint if any")
+    images_per_domain: int | None = Field(
+        48, gt=0, description="training images per source domain (a seeded sample of its in split); null: all")
+    val_images_per_domain: int | None = Field(
+        16, gt=0, description="validation images per source domain (its out split), for model selection; null: all")
+    share_image_encoding: bool = Field(True, description="encode each image once for both pathways")
 
 
 CONCERNS: dict[str, type[_Strict]] = {

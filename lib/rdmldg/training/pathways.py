@@ -73,11 +73,13 @@ def forward(model, batch: dict, share_images: bool = True):
     if not (share_images and inner.config.model_type in SHARED_ENCODING_TYPES):
         return model(**inputs).logits
     per = _rows_per_sequence(batch)
-    index = batch["image_index"]
-    first = [int((index == i).nonzero()[0]) for i in range(int(index.max()) + 1)]  # first sequence of each image
+    index = batch["image_index"].tolist()
+    images = sorted(set(index))  # images with at least one sequence (a chainless image may have none)
+    first = [index.index(i) for i in images]  # the first sequence of each image carries its pixels
     unique = inputs.pop("pixel_values").view(len(index), per, *batch["pixel_values"].shape[1:])[first].flatten(0, 1)
     encoded = inner.model.get_image_features(pixel_values=unique, return_dict=True)
     pooled = encoded.pooler_output  # one entry per tile row of `unique` (a tensor or a list)
-    rows = [int(i) * per + r for i in index for r in range(per)]
+    slot = {image: k for k, image in enumerate(images)}
+    rows = [slot[i] * per + r for i in index for r in range(per)]
     encoded.pooler_output = pooled[torch.tensor(rows)] if torch.is_tensor(pooled) else [pooled[r] for r in rows]
     return model(**inputs, mm_encoder_outputs={"image": encoded}).logits

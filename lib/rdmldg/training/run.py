@@ -1,0 +1,136 @@
+"""One method on one fold: stage 0 (the method's pathways on teacher chains), then SARR
+rounds for the methods that have them, each stage selected on the source domains'
+validation split. Stages finish with a marker carrying a fingerprint of everything that
+determines them, so a stopped run continues where it was (and Trainer resumes inside a stage)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rdmldg.chains import q_cls
+from rdmldg.evaluation.scoring import accuracy, class_loglik, loglik_predictions
+from rdmldg.methods import Method
+from rdmldg.models.lora import add_lora
+from rdmldg.params import Params
+from rdmldg.seeding import derive_seed
+from rdmldg.training import data, sarr
+from rdmldg.training.collate import single
+from rdmldg.training.loss import CLS
+from rdmldg.training.pathways import PathwayCollator, TrainItem
+from rdmldg.training.trainer import Eq1Trainer, arguments, train
+
+DONE = "done.json"
+
+
+def _sample(rows: pd.DataFrame, per_domain: int | None, seed: int, purpose: str) -> pd.DataFrame:
+    if per_domain is None:
+        return rows
+    parts = [g.sample(min(per_domain, len(g)), random_state=derive_seed(seed, purpose, d) % 2**32).sort_index()
+             for d, g in rows.groupby("domain")]
+    return pd.concat(parts)
+
+
+def fold_items(p: Params, manifest, root: Path, chains: dict[str, str], heldout: str, split_col: str):
+    """(training items, validation items) of the source domains, guarded against leakage."""
+    train_rows = _sample(data.source_rows(manifest, heldout, split_col, "in", "training"),
+                         p.train.images_per_domain, p.study.seed, "train-sample")
+    val_rows = _sample(data.source_rows(manifest, heldout, split_col, "out", "validation"),
+                       p.train.val_images_per_domain, p.study.seed, "val-sample")
+    return (data.items(train_rows, root, chains, heldout, "training"),
+            data.items(val_rows, root, chains, heldout, "validation"))
+
+
+def val_accuracy(model, processor, items: list[TrainItem], classes: list[str], batch_size: int) -> float:
+    """Training-domain validation: q_cls by class log-likelihood on the sources' out split."""
+    model.eval()
+    scores = class_loglik(model, processor, [single(it.image, q_cls(classes)) for it in items], classes, batch_size)
+    return accuracy(loglik_predictions(scores, classes), [it.label for it in items])["accuracy"]
+
+
+def fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def inputs_digest(root: Path) -> str:
+    """sha256 of everything a training run reads besides params: the library code, the base
+    model, the chains and the manifest. A finished stage is reused only while this holds."""
+    files = sorted((root / "lib" / "rdmldg").rglob("*.py")) + sorted((root / "models" / "base").glob("*")) + [
+        root / "data" / "chains" / "chains.jsonl", root / "data" / "prepared" / "manifest.csv"]
+    digest = hashlib.sha256()
+    for f in files:
+        if f.is_file():
+            digest.update(f.relative_to(root).as_posix().encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def _adapter_state(model) -> dict[str, torch.Tensor]:
+    return {n: t.detach().clone() for n, t in model.named_parameters() if "lora_" in n}
+
+
+def _load_adapter(model, folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+
+
+def run(p: Params, method: Method, base_model, processor, train_items, val_items, classes: list[str], heldout: str,
+        out_dir: Path, key: str, progress: bool = True) -> dict:
+    """Train one method on one fold; returns the stage table and the selected stage."""
+    torch.manual_seed(derive_seed(p.study.seed, "lora", heldout, method.name))
+    model = add_lora(base_model, p.train.lora.rank, p.train.lora.alpha, p.train.lora.dropout)
+    items, rows, history = list(train_items), [], []
+    rounds = p.train.sarr.rounds if method.sarr else 0
+    for stage in range(rounds + 1):
+        folder = out_dir / f"stage{stage}"
+        stamp = fingerprint(key, stage)
+        done = folder / DONE
+        if done.exists() and json.loads(done.read_text())["fingerprint"] == stamp:
+            _load_adapter(model, folder / "adapter")  # finished earlier: continue from its weights
+            record = json.loads(done.read_text())
+            items = [TrainItem(it.image_id, it.image, it.label, record["chains"].get(it.image_id), it.domain)
+                     for it in items]
+        else:
+            mark = folder / "fingerprint"
+            if folder.exists() and (not mark.exists() or mark.read_text() != stamp):
+                shutil.rmtree(folder)  # left by other inputs: never resume from it
+            folder.mkdir(parents=True, exist_ok=True)
+            mark.write_text(stamp)
+            record = {"stage": stage, "sarr": None}
+            if stage > 0:  # a SARR round: the current model writes the chains it trains on next
+                texts = sarr.self_chains(model, processor, items, classes, heldout, p.eval.chain_max_new_tokens,
+                                         p.eval.batch_size)
+                items, record["sarr"] = sarr.select(items, texts, classes, p.train.sarr.fallback)
+            model.train()
+            pathways = method.pathways
+            if not any(it.chain for it in items) and CLS not in pathways:
+                raise RuntimeError(f"{method.name}: no training image has a chain; nothing to train")
+            trainer = Eq1Trainer(
+                model=model, args=arguments(folder / "trainer", p.train, p.study.seed, len(items), progress),
+                train_dataset=items, data_collator=PathwayCollator(processor, classes, pathways),
+                share_images=p.train.share_image_encoding)
+            info = train(trainer, p.train.resume)
+            model.save_pretrained(folder / "adapter")
+            shutil.rmtree(folder / "trainer", ignore_errors=True)  # checkpoints served their purpose
+            record.update({"fingerprint": stamp, "steps": info["steps"], "resumed_from": info["resumed_from"],
+                           "history": [h for h in info["history"] if "loss" in h],
+                           "chains": {it.image_id: it.chain for it in items if it.chain}})
+            record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, p.eval.batch_size)
+            done.write_text(json.dumps(record, sort_keys=True))
+        history += [{**h, "stage": stage} for h in record["history"]]
+        rows.append({"stage": stage, "val_accuracy": record["val_accuracy"], "steps": record["steps"],
+                     **({f"sarr_{k}": v for k, v in record["sarr"].items() if k != "reasons"} if record["sarr"] else {}),
+                     "sarr_reasons": (record["sarr"] or {}).get("reasons")})
+    table = pd.DataFrame(rows)
+    best = int(table["val_accuracy"].idxmax())  # training-domain validation selects the stage
+    shutil.copytree(out_dir / f"stage{best}" / "adapter", out_dir / "adapter", dirs_exist_ok=True)
+    _load_adapter(model, out_dir / "adapter")
+    return {"model": model, "stages": table, "selected_stage": best, "history": pd.DataFrame(history)}

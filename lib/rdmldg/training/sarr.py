@@ -1,0 +1,43 @@
+"""Self-aligned reasoning regularisation (STUDY.md §1A): the current model writes a chain for
+every source training image (greedy, `q_reason`); a self-chain is kept only if it parses and
+its CONCLUSION names the label. Images whose self-chain fails keep their previous chain
+(`keep_previous`, our default) or lose their reasoning target (`drop`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from rdmldg.chains import q_reason, reason_kind
+from rdmldg.evaluation.scoring import generate
+from rdmldg.teachers.base import judge
+from rdmldg.training.collate import single
+from rdmldg.training.data import guard
+from rdmldg.training.pathways import TrainItem
+
+
+def select(items: list[TrainItem], texts: list[str], classes: list[str], fallback: str) -> tuple[list[TrainItem], dict]:
+    """Next round's items and this round's statistics, from the generated self-chains."""
+    if fallback not in ("keep_previous", "drop"):
+        raise ValueError(f"unknown SARR fallback '{fallback}' (keep_previous or drop)")
+    nxt, reasons, correct = [], Counter(), 0
+    for it, text in zip(items, texts, strict=True):
+        chain, why = judge(text, it.label, classes)
+        if chain is not None:
+            nxt.append(replace(it, chain=chain.text()))
+            correct += 1
+        else:
+            reasons[reason_kind(why)] += 1
+            nxt.append(it if fallback == "keep_previous" else replace(it, chain=None))
+    n = len(items)
+    stats = {"images": n, "kept": correct, "rejection_rate": 1 - correct / n if n else 0.0,
+             "conclusion_accuracy": correct / n if n else 0.0, "reasons": dict(reasons)}
+    return nxt, stats
+
+
+def self_chains(model, processor, items: list[TrainItem], classes: list[str], heldout: str, max_new_tokens: int,
+                batch_size: int) -> list[str]:
+    """Greedy, batched (KV-cached) generation of a chain per source training image."""
+    guard([it.domain for it in items], heldout, "SARR generation")
+    prompt = q_reason(classes)
+    return generate(model, processor, [single(it.image, prompt) for it in items], max_new_tokens, batch_size)

@@ -1,0 +1,120 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: RD-MLDG (.venv)
+#     language: python
+#     name: rdmldg
+# ---
+
+# %% [markdown]
+# # Stage 5 — train: one method, every leave-one-domain-out fold
+#
+# **Question.** How does this method fit the source domains: loss per pathway, how
+# confident it becomes in the class tokens (Challenge 1), and — for SARR methods — how its
+# own chains fare round by round?
+#
+# LoRA adapters in the vision encoder and the language model are trained on the source
+# domains' `in` splits with Eq. 1 (label: summed NLL of the label tokens; reasoning: NLL
+# divided by the chain's own length; averaged over images; each image encoded once for
+# both pathways). The held-out domain never reaches training, validation or SARR
+# (guarded in code). Each stage is selected on the sources' `out` splits.
+
+# %% tags=["parameters"]
+params_dir = "params"
+method = "mtct"
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+from IPython.display import display
+
+from rdmldg import chain_dataset, methods, stage
+from rdmldg.analysis.token_probs import class_token_probs, confidence_shares
+from rdmldg.data import image_root, read_prepared, split_column
+from rdmldg.models.base import load_base
+from rdmldg.training import run as train_run
+
+S = stage.begin(f"train-{method}", params_dir)
+M = methods.get(method)
+P = S.params
+torch.set_num_threads(S.provenance["cpus"] or 1)
+manifest, info = read_prepared(S.root / "data" / "prepared")
+classes, split_col = info["classes"], split_column(P.data.trial_seeds[0])
+root = image_root(info, S.root)
+chains = {r["image_id"]: r["text"] for r in chain_dataset.read(S.root / "data" / "chains")[0]}
+out_root = S.root / "models" / "runs" / method
+print(f"{M.name}: {M.description}; folds: {P.heldout_domains()}; SARR rounds: {P.train.sarr.rounds if M.sarr else 0}")
+display(S.provenance_table())
+
+# %% [markdown]
+# ## Train every fold
+
+# %%
+results, curves, stages, challenge = {}, [], [], []
+inputs = train_run.inputs_digest(S.root)  # finished stages are reused only for identical inputs
+for heldout in P.heldout_domains():
+    train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_col)
+    base, processor = load_base(S.root, P.model)
+    probe = train_items[:: max(1, len(train_items) // 32)]  # training images: they carry teacher chains
+    before = class_token_probs(base, processor, probe, classes, P.eval.batch_size)
+    key = train_run.fingerprint(method, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
+                                [it.image_id for it in train_items], inputs)
+    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / heldout, key)
+    after = class_token_probs(result["model"], processor, probe, classes, P.eval.batch_size)
+    for when, probs in (("before", before), ("after", after)):
+        for prompt, values in probs.items():
+            challenge.append({"heldout": heldout, "when": when, "prompt": prompt, **confidence_shares(values)})
+    curves.append(result["history"].assign(heldout=heldout))
+    stages.append(result["stages"].assign(heldout=heldout, selected=lambda t: t["stage"] == result["selected_stage"]))
+    results[heldout] = {"selected_stage": result["selected_stage"], "train_images": len(train_items),
+                        "val_accuracy": float(result["stages"]["val_accuracy"].iloc[result["selected_stage"]])}
+    print(heldout, results[heldout])
+curves, stages, challenge = pd.concat(curves), pd.concat(stages), pd.DataFrame(challenge)
+
+# %% [markdown]
+# ## Loss per pathway
+
+# %%
+cols = [c for c in ("loss_label", "loss_reasoning") if c in curves and curves[c].abs().sum() > 0]
+long = curves.melt(id_vars=["heldout", "step", "stage"], value_vars=cols, var_name="pathway", value_name="pathway_loss")
+g = sns.relplot(data=long, x="step", y="pathway_loss", hue="pathway", style="stage", col="heldout", kind="line",
+                height=2.8, aspect=1.0, facet_kws={"sharey": False})
+
+# %% [markdown]
+# ## Challenge 1: confidence in the ground-truth class tokens, before vs after training
+# Share of class tokens with p > 0.75 (high) and p < 0.25 (low), under `q_cls` and inside the
+# CONCLUSION of the teacher chain under `q_reason` (teacher-forced), on a spread sample of
+# about 32 training images per fold (they carry teacher chains; the validation split does not).
+
+# %%
+display(challenge.pivot_table(index=["prompt", "when"], values=["high (p>0.75)", "low (p<0.25)"]).round(3))
+
+# %% [markdown]
+# ## Stages and SARR rounds (validation accuracy selects the stage)
+
+# %%
+with pd.option_context("display.max_colwidth", 120):
+    display(stages)
+
+# %% [markdown]
+# ## Metrics and plots
+
+# %%
+plots_dir = S.root / "reports" / "plots"
+plots_dir.mkdir(parents=True, exist_ok=True)
+curves.to_csv(plots_dir / f"train-{method}.csv", index=False)
+summary = challenge.groupby(["prompt", "when"])[["high (p>0.75)", "low (p<0.25)"]].mean()
+S.write_metrics({
+    "method": method, "folds": results,
+    "mean_val_accuracy": float(pd.DataFrame(results).T["val_accuracy"].mean()),
+    "challenge1": {f"{p}_{w}": v for (p, w), v in summary.to_dict("index").items()},
+    "sarr_rounds": stages.drop(columns=["sarr_reasons"]).to_dict("records") if M.sarr else [],
+})
