@@ -36,6 +36,10 @@ SHAPES = {
     "vision-heavy (64 px, 64 image tokens, 6-layer tower)": (architectures.Sizes(
         image_size=64, patch_size=8, vision_hidden=128, vision_layers=6, vision_heads=4, text_hidden=96,
         text_layers=3, text_heads=4, text_kv_heads=2, vocab_size=600), 8),
+    # vision share of the FLOPs about that of InternVL3-2B on tiled 448 px images (~30 %)
+    "vision share like InternVL3-2B (96 px, 144 tokens)": (architectures.Sizes(
+        image_size=96, patch_size=8, vision_hidden=192, vision_layers=6, vision_heads=4, text_hidden=96,
+        text_layers=3, text_heads=4, text_kv_heads=2, vocab_size=600), 8),
 }
 
 

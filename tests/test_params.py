@@ -57,7 +57,7 @@ def test_negative_lr_names_file_line_and_key(project):
 
 
 def test_unknown_key_suggests_the_close_one(project):
-    _edit(project, "train", "epochs: 3", "epoch: 3")
+    _edit(project, "train", "epochs: 2", "epoch: 2")
     msg = _error(project)
     assert "train.epoch" in msg and "unknown key" in msg and "did you mean 'epochs'" in msg
 

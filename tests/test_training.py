@@ -107,3 +107,37 @@ def test_methods_registry_says_what_each_trains():
     assert methods.get("rdmldg").pathways == (CLS, REASON) and methods.get("rdmldg").sarr
     with pytest.raises(KeyError, match="known: label"):
         methods.get("erm")
+
+
+def test_finished_stages_are_reused_only_for_identical_inputs(tmp_path):
+    from rdmldg import params as params_mod
+    from rdmldg.training import run as train_run
+
+    p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
+    p = p.model_copy(update={"train": p.train.model_copy(update={"lr": 1e-2, "epochs": 1, "batch_size": 4})})
+    items = _items()
+    model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+    first = train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch",
+                          tmp_path, key="inputs-A", progress=False)
+    assert (tmp_path / "stage0" / "done.json").exists() and first["stages"]["steps"].tolist() == [3]
+    mtime = (tmp_path / "stage0" / "done.json").stat().st_mtime_ns
+    model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+    train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch", tmp_path,
+                  key="inputs-A", progress=False)
+    assert (tmp_path / "stage0" / "done.json").stat().st_mtime_ns == mtime  # reused, not retrained
+    model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+    train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch", tmp_path,
+                  key="inputs-B", progress=False)
+    assert (tmp_path / "stage0" / "done.json").stat().st_mtime_ns != mtime  # other inputs: trained again
+
+
+def test_inputs_digest_follows_code_and_data(tmp_path):
+    from rdmldg.training.run import inputs_digest
+
+    (tmp_path / "lib" / "rdmldg").mkdir(parents=True)
+    (tmp_path / "lib" / "rdmldg" / "x.py").write_text("a = 1\n")
+    (tmp_path / "data" / "chains").mkdir(parents=True)
+    (tmp_path / "data" / "chains" / "chains.jsonl").write_text("{}\n")
+    before = inputs_digest(tmp_path)
+    (tmp_path / "lib" / "rdmldg" / "x.py").write_text("a = 2\n")
+    assert inputs_digest(tmp_path) != before

@@ -303,10 +303,12 @@ class SarrParams(_Strict):
     fallback: Literal["keep_previous", "drop"] = Field(
         "keep_previous", description="what an image whose self-chain fails keeps"
     )
+    generation_batch_size: int = Field(32, gt=0, description="images per greedy generate() call for self-chains")
 
 
 class TrainParams(_Strict):
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4)")
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4; on the CPU model, 1e-3 and above "
+                      "already break its generation within a stage)")
     epochs: int = Field(2, gt=0, description="epochs per stage (paper: 3)")
     batch_size: int = Field(8, gt=0, description="images per device step")
     grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")

@@ -107,7 +107,7 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
             record = {"stage": stage, "sarr": None}
             if stage > 0:  # a SARR round: the current model writes the chains it trains on next
                 texts = sarr.self_chains(model, processor, items, classes, heldout, p.eval.chain_max_new_tokens,
-                                         p.eval.batch_size)
+                                         p.train.sarr.generation_batch_size)
                 items, record["sarr"] = sarr.select(items, texts, classes, p.train.sarr.fallback)
             model.train()
             pathways = method.pathways
