@@ -47,36 +47,40 @@ M = methods.get(method)
 P = S.params
 torch.set_num_threads(S.provenance["cpus"] or 1)
 manifest, info = read_prepared(S.root / "data" / "prepared")
-classes, split_col = info["classes"], split_column(P.data.trial_seeds[0])
+classes = info["classes"]
 root = image_root(info, S.root)
 chains = {r["image_id"]: r["text"] for r in chain_dataset.read(S.root / "data" / "chains")[0]}
 out_root = S.root / "models" / "runs" / method
-print(f"{M.name}: {M.description}; folds: {P.heldout_domains()}; SARR rounds: {P.train.sarr.rounds if M.sarr else 0}")
+print(f"{M.name}: {M.description}; folds: {P.heldout_domains()}; trial seeds: {P.data.trial_seeds}; "
+      f"SARR rounds: {P.train.sarr.rounds if M.sarr else 0}")
 display(S.provenance_table())
 
 # %% [markdown]
-# ## Train every fold
+# ## Train every fold (and every DomainBed trial seed: each draws its own in/out splits)
 
 # %%
 results, curves, stages, challenge = {}, [], [], []
 inputs = train_run.inputs_digest(S.root)  # finished stages are reused only for identical inputs
-for heldout in P.heldout_domains():
-    train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_col)
+folds = [(t, h) for t in P.data.trial_seeds for h in P.heldout_domains()]
+for trial, heldout in folds:
+    run_name = f"trial{trial}/{heldout}"
+    train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_column(trial))
     base, processor = load_base(S.root, P.model)
     probe = train_items[:: max(1, len(train_items) // 32)]  # training images: they carry teacher chains
     before = class_token_probs(base, processor, probe, classes, P.eval.batch_size)
-    key = train_run.fingerprint(method, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
+    key = train_run.fingerprint(method, trial, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
                                 [it.image_id for it in train_items], inputs)
-    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / heldout, key)
+    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / run_name, key)
     after = class_token_probs(result["model"], processor, probe, classes, P.eval.batch_size)
     for when, probs in (("before", before), ("after", after)):
         for prompt, values in probs.items():
-            challenge.append({"heldout": heldout, "when": when, "prompt": prompt, **confidence_shares(values)})
-    curves.append(result["history"].assign(heldout=heldout))
-    stages.append(result["stages"].assign(heldout=heldout, selected=lambda t: t["stage"] == result["selected_stage"]))
-    results[heldout] = {"selected_stage": result["selected_stage"], "train_images": len(train_items),
-                        "val_accuracy": float(result["stages"]["val_accuracy"].iloc[result["selected_stage"]])}
-    print(heldout, results[heldout])
+            challenge.append({"run": run_name, "when": when, "prompt": prompt, **confidence_shares(values)})
+    curves.append(result["history"].assign(heldout=heldout, trial=trial))
+    stages.append(result["stages"].assign(heldout=heldout, trial=trial,
+                                          selected=lambda t: t["stage"] == result["selected_stage"]))
+    results[run_name] = {"selected_stage": result["selected_stage"], "train_images": len(train_items),
+                         "val_accuracy": float(result["stages"]["val_accuracy"].iloc[result["selected_stage"]])}
+    print(run_name, results[run_name])
 curves, stages, challenge = pd.concat(curves), pd.concat(stages), pd.DataFrame(challenge)
 
 # %% [markdown]
@@ -84,7 +88,8 @@ curves, stages, challenge = pd.concat(curves), pd.concat(stages), pd.DataFrame(c
 
 # %%
 cols = [c for c in ("loss_label", "loss_reasoning") if c in curves and curves[c].abs().sum() > 0]
-long = curves.melt(id_vars=["heldout", "step", "stage"], value_vars=cols, var_name="pathway", value_name="pathway_loss")
+long = curves.melt(id_vars=["heldout", "trial", "step", "stage"], value_vars=cols, var_name="pathway",
+                   value_name="pathway_loss")
 g = sns.relplot(data=long, x="step", y="pathway_loss", hue="pathway", style="stage", col="heldout", kind="line",
                 height=2.8, aspect=1.0, facet_kws={"sharey": False})
 
@@ -113,7 +118,7 @@ plots_dir.mkdir(parents=True, exist_ok=True)
 curves.to_csv(plots_dir / f"train-{method}.csv", index=False)
 summary = challenge.groupby(["prompt", "when"])[["high (p>0.75)", "low (p<0.25)"]].mean()
 S.write_metrics({
-    "method": method, "folds": results,
+    "method": method, "runs": results,
     "mean_val_accuracy": float(pd.DataFrame(results).T["val_accuracy"].mean()),
     "challenge1": {f"{p}_{w}": v for (p, w), v in summary.to_dict("index").items()},
     "sarr_rounds": stages.drop(columns=["sarr_reasons"]).to_dict("records") if M.sarr else [],

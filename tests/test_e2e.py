@@ -65,7 +65,7 @@ def test_repro_writes_data_reports_and_index(study):
         text = (dest / "reports" / "train" / f"method-{method}.html").read_text()
         assert "Traceback" not in text and "Challenge 1" in text, method
         for fold in ("cartoon", "painting", "photo", "sketch"):
-            assert (dest / "models" / "runs" / method / fold / "adapter" / "adapter_model.safetensors").exists()
+            assert (dest / "models" / "runs" / method / "trial0" / fold / "adapter" / "adapter_model.safetensors").exists()
     index = (dest / "reports" / "index.html").read_text()
     for stage in ("prepare", "chains", "base", "zeroshot"):
         assert f"href='{stage}.html'" in index, stage

@@ -60,3 +60,13 @@ def test_shift_check_shows_a_drop_on_the_default_world(tmp_path):
     manifest, info, _ = prepare(p, tmp_path / "prep", tmp_path)
     table = shift_check(manifest, tmp_path / info["root"], ["sketch"], "split_t0")
     assert table.loc["sketch", "in_domain_acc"] > table.loc["sketch", "heldout_acc"] + 0.15
+
+
+def test_chain_sources_cover_every_trial_seeds_training_split(tmp_path):
+    from rdmldg import chain_dataset
+
+    manifest, info, _ = prepare(_params(), tmp_path / "prep", tmp_path)
+    one = chain_dataset.source_items(manifest, tmp_path, info["domains"], ["in"], ["split_t0"])
+    both = chain_dataset.source_items(manifest, tmp_path, info["domains"], ["in"], ["split_t0", "split_t1"])
+    in_any = ((manifest["split_t0"] == "in") | (manifest["split_t1"] == "in")).sum()
+    assert len(one) == (manifest["split_t0"] == "in").sum() < len(both) == in_any

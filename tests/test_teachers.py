@@ -26,7 +26,7 @@ def world_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
     p = DataParams(synthetic=SyntheticParams(images_per_class=3, image_size=24))
     manifest, info, _ = prepare(p, root / "prepared", root)
-    items = chain_dataset.source_items(manifest, image_root(info, root), info["domains"], ["in", "out"], "split_t0")
+    items = chain_dataset.source_items(manifest, image_root(info, root), info["domains"], ["in", "out"], ["split_t0"])
     return manifest, info, items
 
 

@@ -28,8 +28,10 @@ def source_domains(domains: list[str], heldout: list[str]) -> list[str]:
 
 
 def source_items(manifest: pd.DataFrame, root: Path, domains: list[str], splits: list[str],
-                 split_col: str) -> list[Item]:
-    rows = manifest[manifest["domain"].isin(domains) & manifest[split_col].isin(splits)]
+                 split_cols: list[str]) -> list[Item]:
+    """Images of `domains` that fall in one of `splits` under any trial seed's split column."""
+    in_split = manifest[split_cols].isin(splits).any(axis=1)
+    rows = manifest[manifest["domain"].isin(domains) & in_split]
     attr_cols = [c for c in manifest.columns if c.startswith("attr_")]
     return [Item(r["image_id"], root / r["path"], r["sha1"], r["domain"], r["class_name"],
                  {c.removeprefix("attr_"): r[c] for c in attr_cols if r[c] != ""})
@@ -41,7 +43,7 @@ def build(p: Params, project_root: Path, out_dir: Path, progress: bool = True) -
     manifest, info = read_prepared(project_root / "data" / "prepared")
     root = image_root(info, project_root)
     domains = source_domains(info["domains"], p.heldout_domains())
-    items = source_items(manifest, root, domains, p.chains.splits, split_column(p.data.trial_seeds[0]))
+    items = source_items(manifest, root, domains, p.chains.splits, [split_column(t) for t in p.data.trial_seeds])
     teacher = build_teacher(p.chains, project_root)
     cache = ResponseCache(project_root / p.chains.cache_dir / "teacher_responses.sqlite")
     try:
