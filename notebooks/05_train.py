@@ -70,7 +70,8 @@ for trial, heldout in folds:
     before = class_token_probs(base, processor, probe, classes, P.eval.batch_size)
     key = train_run.fingerprint(method, trial, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
                                 [it.image_id for it in train_items], inputs)
-    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / run_name, key)
+    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / run_name, key,
+                           progress=False)
     after = class_token_probs(result["model"], processor, probe, classes, P.eval.batch_size)
     for when, probs in (("before", before), ("after", after)):
         for prompt, values in probs.items():

@@ -24,6 +24,8 @@ from rdmldg.training import data, sarr
 from rdmldg.training.collate import single
 from rdmldg.training.loss import CLS
 from rdmldg.training.pathways import PathwayCollator, TrainItem
+from transformers.trainer_callback import PrinterCallback
+
 from rdmldg.training.trainer import Eq1Trainer, arguments, train
 
 DONE = "done.json"
@@ -117,6 +119,8 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
                 model=model, args=arguments(folder / "trainer", p.train, p.study.seed, len(items), progress),
                 train_dataset=items, data_collator=PathwayCollator(processor, classes, pathways),
                 share_images=p.train.share_image_encoding)
+            if not progress:
+                trainer.remove_callback(PrinterCallback)  # quiet reports: the curves are plotted instead
             info = train(trainer, p.train.resume)
             model.save_pretrained(folder / "adapter")
             shutil.rmtree(folder / "trainer", ignore_errors=True)  # checkpoints served their purpose
@@ -125,6 +129,8 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
                            "chains": {it.image_id: it.chain for it in items if it.chain}})
             record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, p.eval.batch_size)
             done.write_text(json.dumps(record, sort_keys=True))
+            print(f"{out_dir} stage {stage}: {record['steps']} steps, "
+                  f"validation accuracy {record['val_accuracy']:.3f}", flush=True)
         history += [{**h, "stage": stage} for h in record["history"]]
         rows.append({"stage": stage, "val_accuracy": record["val_accuracy"], "steps": record["steps"],
                      **({f"sarr_{k}": v for k, v in record["sarr"].items() if k != "reasons"} if record["sarr"] else {}),
