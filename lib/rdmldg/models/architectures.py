@@ -16,18 +16,9 @@ DEFAULT_TEXTS = ["What type of object is in this photo? Choose from the followin
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """Shared size knobs (vision tower and decoder)."""
+class Sizes(LlavaSpec):
+    """The embedded model's size knobs, plus the vocabulary and the decoder's MLP width."""
 
-    image_size: int = 32
-    patch_size: int = 8
-    vision_hidden: int = 32
-    vision_layers: int = 1
-    vision_heads: int = 2
-    text_hidden: int = 32
-    text_layers: int = 1
-    text_heads: int = 2
-    text_kv_heads: int = 1
     text_intermediate: int | None = None
     vocab_size: int = 320
 
@@ -40,10 +31,8 @@ def _qwen2_text(s: Sizes, vocab: int, tok) -> dict:
 
 
 def llava(s: Sizes = Sizes(), texts=DEFAULT_TEXTS, seed: int = 0):
-    spec = LlavaSpec(s.image_size, s.patch_size, s.vision_hidden, s.vision_layers, s.vision_heads, s.text_hidden,
-                     s.text_layers, s.text_heads, s.text_kv_heads)
     tok = train_tokenizer(texts, s.vocab_size)
-    return build_model(spec, tok, seed), build_processor(tok, spec)
+    return build_model(s, tok, seed), build_processor(tok, s)
 
 
 def internvl(s: Sizes = Sizes(), texts=DEFAULT_TEXTS, seed: int = 0):
