@@ -91,8 +91,12 @@ curves, stages, challenge = pd.concat(curves), pd.concat(stages), pd.DataFrame(c
 cols = [c for c in ("loss_label", "loss_reasoning") if c in curves and curves[c].abs().sum() > 0]
 long = curves.melt(id_vars=["heldout", "trial", "step", "stage"], value_vars=cols, var_name="pathway",
                    value_name="pathway_loss")
-g = sns.relplot(data=long, x="step", y="pathway_loss", hue="pathway", style="stage", col="heldout", kind="line",
-                height=2.8, aspect=1.0, facet_kws={"sharey": False})
+g = sns.relplot(data=long, x="step", y="pathway_loss", hue="pathway", style="stage", col="heldout", row="trial",
+                kind="line", height=2.8, aspect=1.0, facet_kws={"sharey": False})
+figures = S.root / "reports" / "figures"
+figures.mkdir(parents=True, exist_ok=True)
+g.figure.suptitle(f"{method}: loss per pathway", y=1.02)
+g.savefig(figures / f"train-{method}.png", dpi=80, metadata={"Software": None})
 
 # %% [markdown]
 # ## Challenge 1: confidence in the ground-truth class tokens, before vs after training

@@ -66,10 +66,38 @@ def test_repro_writes_data_reports_and_index(study):
         assert "Traceback" not in text and "Challenge 1" in text, method
         for fold in ("cartoon", "painting", "photo", "sketch"):
             assert (dest / "models" / "runs" / method / "trial0" / fold / "adapter" / "adapter_model.safetensors").exists()
+    for stage in ("evaluate", "ood_analysis"):
+        text = (dest / "reports" / f"{stage}.html").read_text()
+        assert "Traceback" not in text and "data:image/png;base64" in text, stage
     index = (dest / "reports" / "index.html").read_text()
-    for stage in ("prepare", "chains", "base", "zeroshot"):
+    for stage in ("prepare", "chains", "base", "zeroshot", "evaluate", "ood_analysis"):
         assert f"href='{stage}.html'" in index, stage
-    assert "smoke" in index
+    assert "smoke" in index and "leave-one-domain-out accuracy" in index
+    analysis = json.loads((dest / "reports" / "metrics" / "analysis.json").read_text())
+    for method in ("zeroshot", "label", "reasoning", "mtct", "sarr", "rdmldg"):
+        avg = analysis["lodo"]["loglik"][method]["Avg"]
+        assert 0 <= avg <= 100 and f"<th>{method}</th>" in index and f"<b>{avg:.1f}</b>" in index, method
+
+
+def test_domainbed_records_cover_every_run_and_environment(study):
+    dest, _, _ = study
+    from rdmldg.evaluation import domainbed
+
+    records = domainbed.load_records(dest / "reports" / "domainbed")
+    runs = {(r["args"]["algorithm"], r["args"]["test_envs"][0]) for r in records}
+    methods = ("zeroshot", "label", "reasoning", "mtct", "sarr", "rdmldg")
+    assert runs == {(m, e) for m in methods for e in range(4)}
+    for r in records:
+        assert all(0 <= r[f"env{i}_{s}_acc"] <= 1 for i in range(4) for s in ("in", "out"))
+        assert r["args"]["dataset"] == "SyntheticWorld" and r["args"]["trial_seed"] == 0
+
+
+def test_plots_render_offline(study):
+    dest, env, _ = study
+    _sh(dest, sys.executable, "-m", "dvc", "plots", "show", "-o", "dvc_plots", env=env)
+    page = (dest / "dvc_plots" / "index.html").read_text()
+    assert "<img" in page and "lodo.png" in page and "train-mtct.png" in page
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
 
 
 def test_metrics_and_params_diff(study):
@@ -80,6 +108,7 @@ def test_metrics_and_params_diff(study):
     assert '"rejection_rate":' in flat and '"rejections_by_reason":' in flat
     assert '"tokens_per_s":' in flat and '"probe_accuracy":' in flat and '"q_cls_loglik":' in flat
     assert '"mean_val_accuracy":' in flat and '"challenge1":' in flat
+    assert '"heldout_accuracy":' in flat and '"invariance_mmd2":' in flat and '"headline":' in flat
     diff = _sh(dest, sys.executable, "-m", "dvc", "params", "diff", env=env)
     assert "data.synthetic.images_per_class" in diff and "40" in diff and "6" in diff
 

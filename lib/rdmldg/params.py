@@ -276,11 +276,28 @@ class ZeroShotParams(_Strict):
     seed: int = Field(0, ge=0, description="seed of the samples and shots")
 
 
+class AnalysisParams(_Strict):
+    challenge2_images: int = Field(
+        192, gt=0, description="Challenge 2: source training images whose base self-chain is tried (first fold)")
+    challenge2_min_images: int = Field(8, gt=0, description="Challenge 2: fewest correct self-chains to fine-tune on")
+    challenge2_epochs: int = Field(3, gt=0, description="Challenge 2: epochs of each reasoning-only fine-tune")
+    top_tokens: int = Field(15, gt=0, description="Challenge 2: entropy-reduction tokens compared (paper: 15)")
+    min_token_count: int = Field(3, gt=0, description="Challenge 2: occurrences a token needs to be ranked")
+    mmd_images_per_domain: int = Field(48, gt=1, description="domain invariance: images (and chains) per domain")
+
+
 class EvalParams(_Strict):
-    batch_size: int = Field(8, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
+    batch_size: int = Field(32, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
     max_new_tokens: int = Field(24, gt=0, description="tokens generated for a short answer")
     chain_max_new_tokens: int = Field(160, gt=0, description="tokens generated for a reasoning chain")
+    generate_batch_size: int = Field(64, gt=0, description="images per greedy generate() call (answers and chains)")
+    images_per_split: int | None = Field(
+        64, gt=0, description="evaluate stage: images per environment and split read with q_cls (a seeded sample); "
+        "null: all")
+    chain_images_per_split: int | None = Field(
+        12, ge=0, description="evaluate stage: of those, images that also get a q_reason chain; null: all")
     zeroshot: ZeroShotParams = ZeroShotParams()
+    analysis: AnalysisParams = AnalysisParams()
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalParams":
@@ -317,7 +334,7 @@ class TrainParams(_Strict):
     sarr: SarrParams = SarrParams()
     resume: Literal["auto", "never"] = Field("auto", description="continue from the last checkpoint if any")
     images_per_domain: int | None = Field(
-        48, gt=0, description="training images per source domain (a seeded sample of its in split); null: all")
+        32, gt=0, description="training images per source domain (a seeded sample of its in split); null: all")
     val_images_per_domain: int | None = Field(
         16, gt=0, description="validation images per source domain (its out split), for model selection; null: all")
     share_image_encoding: bool = Field(True, description="encode each image once for both pathways")

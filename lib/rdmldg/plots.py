@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -80,24 +83,31 @@ def stacked_bars(table: pd.DataFrame, title: str, ylabel: str):
     return fig
 
 
-def chain_cards(rows: list[dict], image_root: Path, px: int = 112) -> str:
-    """HTML cards: each image beside its five sections (embedded, offline)."""
-    import base64
-    import html
-    import io
+def _card(image_path: Path, px: int, head: str, body: str) -> str:
+    """One HTML card: the image (embedded PNG, offline) beside a header line and a body."""
+    buf = io.BytesIO()
+    load_image(image_path).resize((px, px)).save(buf, format="PNG")
+    src = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f"<div style='display:flex;gap:12px;padding:8px 0;border-bottom:1px solid #ddd'>"
+            f"<img src='data:image/png;base64,{src}' width='{px}' height='{px}' alt='{html.escape(image_path.name)}'>"
+            f"<div style='font-size:90%'><div style='color:#555'>{head}</div>{body}</div></div>")
 
+
+def chain_cards(rows: list[dict], image_root: Path, px: int = 112) -> str:
+    """Cards: each image beside its teacher chain's five sections."""
     from rdmldg.chains import SECTIONS
 
-    cards = []
-    for r in rows:
-        buf = io.BytesIO()
-        load_image(image_root / r["image_id"]).resize((px, px)).save(buf, format="PNG")
-        src = base64.b64encode(buf.getvalue()).decode("ascii")
-        body = "".join(f"<div><b>{s}</b> {html.escape(r['chain'][s.lower()])}</div>" for s in SECTIONS)
-        head = (f"<div style='color:#555'>{html.escape(r['domain'])} · true class "
-                f"<b>{html.escape(r['class_name'])}</b> · kept candidate {r['candidate'] + 1} "
-                f"(rejected before: {html.escape('; '.join(r['rejections'])) or 'none'})</div>")
-        cards.append(f"<div style='display:flex;gap:12px;padding:8px 0;border-bottom:1px solid #ddd'>"
-                     f"<img src='data:image/png;base64,{src}' width='{px}' height='{px}' alt='{html.escape(r['image_id'])}'>"
-                     f"<div style='font-size:90%'>{head}{body}</div></div>")
-    return "".join(cards)
+    return "".join(_card(
+        image_root / r["image_id"], px,
+        f"{html.escape(r['domain'])} · true class <b>{html.escape(r['class_name'])}</b> · kept candidate "
+        f"{r['candidate'] + 1} (rejected before: {html.escape('; '.join(r['rejections'])) or 'none'})",
+        "".join(f"<div><b>{s}</b> {html.escape(r['chain'][s.lower()])}</div>" for s in SECTIONS)) for r in rows)
+
+
+def prediction_cards(rows: list[dict], image_root: Path, px: int = 96) -> str:
+    """Cards: each image beside the model's generated chain and whether it concluded right."""
+    return "".join(_card(
+        image_root / r["path"], px,
+        f"{html.escape(r['method'])} · held-out {html.escape(r['domain'])} · true <b>{html.escape(r['class_name'])}</b>"
+        f" · concluded <b>{html.escape(str(r['reason']))}</b> ({'right' if r['reason'] == r['class_name'] else 'wrong'})",
+        f"<div style='white-space:pre-wrap;font-family:monospace'>{html.escape(r['reason_text'])}</div>") for r in rows)

@@ -43,10 +43,10 @@ def zero_shot(model, processor, manifest, images: Images, classes, p: EvalParams
         cls_ex = [single(im, q_cls(classes)) for im in imgs]
         choice_ex = [single(im, q_choice_list(classes)) for im in imgs]
         ll = accuracy(loglik_predictions(class_loglik(model, processor, cls_ex, classes, p.batch_size), classes), truth)
-        gen_cls = accuracy(parsed_predictions(generate(model, processor, cls_ex, p.max_new_tokens, p.batch_size),
-                                              classes), truth)
-        gen_choice = accuracy(parsed_predictions(generate(model, processor, choice_ex, p.max_new_tokens,
-                                                          p.batch_size), classes), truth)
+        answers = generate(model, processor, cls_ex, p.max_new_tokens, p.generate_batch_size)
+        gen_cls = accuracy(parsed_predictions(answers, classes), truth)
+        answers = generate(model, processor, choice_ex, p.max_new_tokens, p.generate_batch_size)
+        gen_choice = accuracy(parsed_predictions(answers, classes), truth)
         rows.append({"domain": domain, "n": len(truth),
                      "q_cls_loglik": ll["accuracy"], "q_cls_generate": gen_cls["accuracy"],
                      "q_cls_parse_failures": gen_cls["parse_failure_rate"],

@@ -1,0 +1,66 @@
+"""Domain invariance of chains vs images (STUDY.md §1A): how far apart the domains lie in the
+base model's own embedding of the chain text and of the image.
+
+Text: the decoder's last hidden state, mean-pooled over the chain's tokens (text alone, no
+image). Image: the vision tower's last hidden state, mean-pooled over patches. Both are
+L2-normalised; MMD² between two domains uses a Gaussian kernel whose bandwidth is the median
+pairwise distance of the pooled sample (each space gets its own scale, so the two numbers
+are comparable as "distance between domains relative to spread within them").
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rdmldg.analysis.probe import vision_features
+
+
+@torch.inference_mode()
+def text_features(model, processor, texts: list[str], batch_size: int = 16) -> np.ndarray:
+    decoder = model.get_decoder()
+    tok = processor.tokenizer
+    device = next(model.parameters()).device
+    feats = []
+    for i in range(0, len(texts), batch_size):
+        enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True).to(device)
+        hidden = decoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state.float()
+        mask = enc["attention_mask"][..., None].float()
+        feats.append(((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy())
+    return np.concatenate(feats)
+
+
+def image_features(model, processor, images) -> np.ndarray:
+    tower = model.model.vision_tower if hasattr(model.model, "vision_tower") else model.model.visual
+    return vision_features(tower, processor, images)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float) -> float:
+    """Biased MMD² estimate with a Gaussian kernel exp(-d² / (2 σ²))."""
+    def k(a, b):
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
+        return np.exp(-np.clip(d2, 0, None) / (2 * bandwidth ** 2))
+    return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
+
+
+def median_distance(x: np.ndarray) -> float:
+    d2 = (x * x).sum(1)[:, None] + (x * x).sum(1)[None] - 2 * x @ x.T
+    d = np.sqrt(np.clip(d2[np.triu_indices(len(x), 1)], 0, None))
+    return float(np.median(d)) or 1.0
+
+
+def pairwise_mmd(features: np.ndarray, domains: list[str]) -> pd.DataFrame:
+    """MMD² for every pair of domains, in one space."""
+    x = _normalise(features)
+    sigma = median_distance(x)
+    dom = np.asarray(domains)
+    rows = [{"domain_a": a, "domain_b": b, "mmd2": mmd2(x[dom == a], x[dom == b], sigma)}
+            for a, b in combinations(sorted(set(domains)), 2)]
+    return pd.DataFrame(rows)
