@@ -36,7 +36,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import display
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from rdmldg import chain_dataset, stage
 from rdmldg.analysis.token_probs import class_token_probs

@@ -20,7 +20,7 @@ STAGES = [
     ("chains", "Reasoning chains", "The DomainBed-Reasoning chains: examples, lengths, rejection rates."),
     ("base", "Base MLLM", "The embedded multimodal model: pretraining curves and sample generations."),
     ("zeroshot", "Zero-shot, in-context and mapping deficiency", "How the base model generalises before fine-tuning."),
-    ("train", "Training runs", "One report per held-out domain and method."),
+    ("train", "Training runs", "One report per method: every fold and trial seed, loss per pathway, Challenge 1, SARR rounds."),
     ("evaluate", "Evaluation", "Every run on every environment's splits."),
     ("ood_analysis", "OOD analysis", "Leave-one-domain-out tables, Challenges 1 and 2, domain invariance."),
 ]

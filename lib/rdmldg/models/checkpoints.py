@@ -15,6 +15,10 @@ import inspect
 import json
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
+hf_logging.disable_progress_bar()  # a bar per weight load floods the reports; loading is instant here
+
 IMAGE_ONLY_FALLBACK = ("InternVLProcessor", "Qwen2VLProcessor", "Qwen2_5_VLProcessor")
 
 
