@@ -38,8 +38,8 @@ from rdmldg.analysis import challenge2 as c2
 from rdmldg.analysis import invariance, published
 from rdmldg.chains import parse_chain
 from rdmldg.data import image_root, load_image, read_prepared, split_column
-from rdmldg.evaluation import domainbed
-from rdmldg.io import read_jsonl
+from rdmldg.evaluation import domainbed, store
+from rdmldg.evaluation.runs import Run
 from rdmldg.models.base import load_base
 from rdmldg.plots import prediction_cards
 from rdmldg.seeding import derive_seed
@@ -134,13 +134,9 @@ display(published.MAIN)
 # have p > 0.75, after reasoning SFT 86.33 %.
 
 # %%
-probes = []
-for folder in sorted((reports / "evaluation").iterdir()):
-    extras = folder / "extras.json"
-    if extras.exists():
-        method = folder.name.split("-trial")[0]
-        for prompt, values in json.loads(extras.read_text()).items():
-            probes += [{"method": method, "prompt": prompt, "p": v} for v in values]
+finished = store.finished_runs(reports / "evaluation")  # (run, predictions, Challenge-1 probabilities)
+probes = [{"method": Run.parse(run)[0], "prompt": prompt, "p": v}
+          for run, _, extras in finished for prompt, values in extras.items() for v in values]
 probes = pd.DataFrame(probes)
 c1 = probes.assign(high=probes["p"] > 0.75, low=probes["p"] < 0.25).pivot_table(
     index="method", columns="prompt", values=["high", "low", "p"], aggfunc="mean").reindex(methods)
@@ -246,10 +242,11 @@ if len(rounds):
     by_round = rounds.groupby(["method", "stage"])[["sarr_rejection_rate", "val_accuracy"]].mean()
     display(by_round.round(3))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    # errorbar="se": seaborn's default bootstrap interval is random, and the figure must be reproducible
     sns.lineplot(data=rounds[rounds["stage"] > 0], x="stage", y="sarr_rejection_rate", hue="method", marker="o",
-                 ax=axes[0])
+                 errorbar="se", ax=axes[0])
     axes[0].set(ylim=(0, 1), title="self-chain rejection rate", xlabel="SARR round")
-    sns.lineplot(data=rounds, x="stage", y="val_accuracy", hue="method", marker="o", ax=axes[1])
+    sns.lineplot(data=rounds, x="stage", y="val_accuracy", hue="method", marker="o", errorbar="se", ax=axes[1])
     axes[1].set(ylim=(0, 1), title="validation accuracy by stage", xlabel="stage (0: before SARR)")
     fig.tight_layout()
     metrics["sarr_rejection_by_round"] = {f"{m}_round{s}": v for (m, s), v in
@@ -278,14 +275,8 @@ metrics["mapping_gap_mean"] = float(mapping["mapping gap"].mean())
 # ## 8. Confusion matrices on the held-out domains (log-likelihood readout, all folds pooled)
 
 # %%
-preds = []
-for folder in sorted((reports / "evaluation").iterdir()):
-    if (folder / "predictions.jsonl").exists():
-        method, rest = folder.name.split("-trial")
-        heldout = rest.split("-", 1)[1]
-        p = pd.DataFrame(read_jsonl(folder / "predictions.jsonl")).assign(method=method, heldout=heldout, run=folder.name)
-        preds.append(p)
-preds = pd.concat(preds)
+preds = pd.concat([p.assign(method=Run.parse(run)[0], heldout=Run.parse(run)[2], run=run)
+                   for run, p, _ in finished])
 test = preds[(preds["split"] == "in") & ((preds["domain"] == preds["heldout"]) | (preds["heldout"] == "all"))]
 fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), sharey=True)
 for ax, m in zip(np.atleast_1d(axes), methods):

@@ -152,3 +152,15 @@ def test_missing_runs_name_the_stage_to_run(project):
 def test_every_run_has_its_own_name():
     names = {runs.Run(m, t, h, None).name for m in ("a", "b") for t in (0, 1) for h in ("x", "y")}
     assert len(names) == 8 and np.all([n.count("-trial") == 1 for n in names])
+
+
+def test_run_names_parse_back():
+    assert runs.Run.parse(runs.Run("rdmldg", 2, "art_painting", None).name) == ("rdmldg", 2, "art_painting")
+    assert runs.Run.parse("zeroshot-trial0-all") == ("zeroshot", 0, "all")
+
+
+def test_finished_runs_lists_only_completed_folders(tmp_path):
+    store.load_or_compute(tmp_path / "b-trial0-x", "k", lambda: (pd.DataFrame({"a": [1]}), {"q": [0.1]}))
+    (tmp_path / "a-trial0-x").mkdir()  # started, never finished
+    ((name, pred, extras),) = store.finished_runs(tmp_path)
+    assert name == "b-trial0-x" and pred["a"].tolist() == [1] and extras == {"q": [0.1]}

@@ -52,11 +52,14 @@ def _stage_entries(reports: Path) -> list[tuple[str, str, list[Path]]]:
     return entries
 
 
-def _dataset_summary(root: Path) -> str:
-    info_path = paths.data_dir(root) / "prepared" / "dataset.json"
-    if not info_path.exists():
+def _dataset_info(root: Path) -> dict | None:
+    path = paths.data_dir(root) / "prepared" / "dataset.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _dataset_summary(info: dict | None) -> str:
+    if not info:
         return ""
-    info = json.loads(info_path.read_text())
     return (f"<p>Dataset <b>{html.escape(info['dataset'])}</b> ({html.escape(info['source'])}): "
             f"{info['n_images']} images, domains {html.escape(', '.join(info['domains']))}; "
             f"{len(info['classes'])} classes.</p>")
@@ -139,11 +142,6 @@ def _headline(root: Path) -> str:
             + "<h2>What the run shows</h2><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>")
 
 
-def _is_synthetic(root: Path) -> bool:
-    info_path = paths.data_dir(root) / "prepared" / "dataset.json"
-    return info_path.exists() and json.loads(info_path.read_text()).get("source") == "synthetic"
-
-
 def _profile(root: Path) -> str:
     try:
         from rdmldg.params import load
@@ -157,6 +155,7 @@ def build_index(root: Path | None = None) -> Path:
     root = root or paths.find_root()
     reports = paths.reports_dir(root)
     reports.mkdir(parents=True, exist_ok=True)
+    info = _dataset_info(root)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>RD-MLDG study</title>", f"<style>{CSS}</style></head><body>",
@@ -166,8 +165,8 @@ def build_index(root: Path | None = None) -> Path:
         "mapping-deficiency analyses of MLLM out-of-distribution generalisation.</p>",
         f"<h2>The question</h2><p>{QUESTION}</p>",
         f"<p>Parameters profile: <code>{html.escape(_profile(root))}</code></p>",
-        _dataset_summary(root),
-        SYNTHETIC_NOTE if _is_synthetic(root) else "",
+        _dataset_summary(info),
+        SYNTHETIC_NOTE if info and info.get("source") == "synthetic" else "",
         _headline(root),
         "<h2>Stage reports</h2>",
     ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rdmldg.io import atomic_write_text
+from rdmldg.io import write_jsonl
 
 ARGS = ("algorithm", "dataset", "test_envs", "trial_seed", "hparams_seed")
 
@@ -40,8 +40,7 @@ def record(algorithm: str, dataset: str, test_env: int, trial_seed: int, step: i
 
 def write_results(folder: Path, records: list[dict]) -> Path:
     """folder/results.jsonl, newline-terminated lines, written atomically."""
-    return atomic_write_text(Path(folder) / "results.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n"
-                                                                     for r in records))
+    return write_jsonl(Path(folder) / "results.jsonl", records)
 
 
 def load_records(input_dir: Path) -> list[dict]:

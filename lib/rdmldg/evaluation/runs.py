@@ -30,6 +30,13 @@ class Run:
     def name(self) -> str:
         return f"{self.method}-trial{self.trial}-{self.heldout}"
 
+    @staticmethod
+    def parse(name: str) -> tuple[str, int, str]:
+        """(method, trial, heldout) back from a run's name."""
+        method, rest = name.rsplit("-trial", 1)
+        trial, heldout = rest.split("-", 1)
+        return method, int(trial), heldout
+
     @property
     def adapter(self) -> Path:
         return self.folder / "adapter"

@@ -21,6 +21,12 @@ def _plain(v):
     return None if isinstance(v, float) and np.isnan(v) else v
 
 
+def finished_runs(out_dir: Path) -> list[tuple[str, pd.DataFrame, dict]]:
+    """(run name, predictions, extras) of every finished run under out_dir, in name order."""
+    return [(d.name, pd.DataFrame(read_jsonl(d / "predictions.jsonl")), json.loads((d / "extras.json").read_text()))
+            for d in sorted(Path(out_dir).iterdir()) if (d / DONE).exists()]
+
+
 def load_or_compute(folder: Path, key: str, compute: Callable[[], tuple[pd.DataFrame, dict]]
                     ) -> tuple[pd.DataFrame, dict, bool]:
     """(predictions, extras, reused). `compute` returns the predictions table and a JSON-able dict."""
