@@ -6,33 +6,53 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 # DVC stages call `python -m rdmldg.nbrun`: make that the environment's python.
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
+# Numerics pinned to one code path on every x86-64 CPU (rdmldg/numerics.py); the notebook
+# runner applies the same pins itself, so a bare `dvc repro` gets them too. `native` lets
+# each library pick its fastest path (results then differ between machines).
+export RDMLDG_NUMERICS ?= pinned
 # Nothing in the study may reach a model hub.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 # The machine's pip config lists index folders that may not exist; its warnings are noise.
-PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
+# (grep's own status is dropped; pip's failure still fails the line through pipefail.)
+PIP_QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help env study test lab profile check clean-env
+.PHONY: help env lock study test lab profile check clean-env
 help:
 	@echo "make study          create .venv if missing, then run the whole study (dvc repro)"
 	@echo "make test           create .venv if missing, then run the test suite"
+	@echo "make env            create .venv exactly as requirements.lock says"
+	@echo "make lock           regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)"
 	@echo "make lab            JupyterLab with the .py notebooks opening as notebooks"
 	@echo "make profile P=X    write params/*.yaml from params/profiles/X.yaml"
 	@echo "make check          validate params/*.yaml"
 
+# Every package at the version requirements.lock names: pip and setuptools first, then the
+# project (built without isolation, so its build backend is the locked setuptools too).
 env: $(STAMP)
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	@echo "installing the environment into $(VENV) (first time: about 2-3 minutes)"
-	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | $(PIP_QUIET)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,lab]' 2>&1 | $(PIP_QUIET)
+	@echo "installing the environment into $(VENV) from $(LOCK) (first time: about 2 minutes)"
+	$(BIN)/python -m pip install -q -c $(LOCK) pip setuptools 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(LOCK) -e '.[dev,lab]' 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -m rdmldg.lockfile verify $(LOCK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name rdmldg --display-name "RD-MLDG (.venv)" >/dev/null
-	$(BIN)/python -c "import torch, transformers, peft, dvc, papermill; print('environment ready: torch', torch.__version__, '| transformers', transformers.__version__)"
 	@touch $(STAMP)
+
+# After editing pyproject.toml's dependencies: resolve again, keeping every pin that still
+# fits (UPGRADE=1 takes the newest versions instead), then `make env` installs the result.
+lock:
+	@test -x $(BIN)/pip-compile || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install -q -c $(LOCK) pip-tools 2>&1 | $(PIP_QUIET); }
+	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --extra dev --extra lab \
+		--no-emit-index-url --no-emit-find-links --newline LF $(if $(UPGRADE),--upgrade) \
+		--output-file $(LOCK) pyproject.toml 2>&1 | $(PIP_QUIET)
+	@echo "wrote $(LOCK); install it with: make env"
 
 study: $(STAMP)
 	$(BIN)/python -m rdmldg.params check

@@ -124,10 +124,10 @@ metrics = {
     "rejection_rate": float(all_row["rejection_rate"]),
     "rejection_rate_per_domain": rejections.drop(index="all")["rejection_rate"].to_dict(),
     "rejections_by_reason": reasons.sum().to_dict() if not reasons.empty else {},
-    "teacher_calls": run.teacher_calls, "answers_from_cache": run.from_cache,
     "mean_words": float(lengths.groupby("section")["words"].mean().sum()),
 }
 if nuisance is not None:
     metrics["reasoning_names_a_nuisance"] = float(nuisance["reasoning_names_a_nuisance"].mean())
     metrics["caption_names_style"] = float(nuisance["caption_names_style"].mean())
 print(S.write_metrics(metrics).relative_to(S.root))
+S.write_run_info({"teacher_calls": run.teacher_calls, "answers_from_cache": run.from_cache})

@@ -150,10 +150,11 @@ if P.source == "embedded":
     print("example self-chain:\n", own[0])
     S.write_metrics({
         "source": "embedded", "preset": P.preset, "parameters": int(sum(p.numel() for p in model.parameters())),
-        "pretrain_seconds": run["seconds"] + vision["seconds"], "tokens_per_s": run["tokens_per_s"],
         "final_loss": run["history"][-1]["loss"],
         "self_chain_parse_rate": float(style.loc["base model (self)", "parses"]),
         "self_chain_mean_words": float(style.loc["base model (self)", "mean_words"]),
         "teacher_chain_mean_words": float(style.loc["teacher", "mean_words"]),
         "vocabulary_overlap": float(style.loc["teacher", "overlap_with_base model (self)"]),
     })
+    S.write_run_info({"pretrain_seconds": run["seconds"] + vision["seconds"], "vision_seconds": vision["seconds"],
+                      "tokens": run["tokens"], "tokens_per_s": run["tokens_per_s"]})

@@ -46,7 +46,6 @@ manifest, info = read_prepared(S.root / "data" / "prepared")
 classes, split_col = info["classes"], split_column(S.params.data.trial_seeds[0])
 images = zs.Images(image_root(info, S.root))
 model, processor = load_base(S.root, S.params.model)
-torch.set_num_threads(S.provenance["cpus"] or 1)
 display(S.provenance_table())
 print(f"chance = {1 / len(classes):.3f}")
 

@@ -45,7 +45,6 @@ from rdmldg.training import run as train_run
 S = stage.begin(f"train-{method}", params_dir)
 M = methods.get(method)
 P = S.params
-torch.set_num_threads(S.provenance["cpus"] or 1)
 manifest, info = read_prepared(S.root / "data" / "prepared")
 classes = info["classes"]
 root = image_root(info, S.root)

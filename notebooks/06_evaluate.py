@@ -50,7 +50,6 @@ from rdmldg.training import run as train_run
 
 S = stage.begin("evaluate", params_dir)
 P = S.params
-torch.set_num_threads(S.provenance["cpus"] or 1)
 manifest, info = read_prepared(S.root / "data" / "prepared")
 classes, domains = info["classes"], info["domains"]
 env_of = manifest.groupby("domain")["env"].first().to_dict()

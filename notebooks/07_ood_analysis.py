@@ -47,7 +47,6 @@ from rdmldg.training import data as train_data
 
 S = stage.begin("analysis", params_dir)
 P, A = S.params, S.params.eval.analysis
-torch.set_num_threads(S.provenance["cpus"] or 1)
 manifest, info = read_prepared(S.root / "data" / "prepared")
 classes, domains = info["classes"], info["domains"]
 root = image_root(info, S.root)

@@ -1,6 +1,10 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions protocol, for tests.
 
 `app(payload, headers) -> Reply` decides each answer; the server records every request.
+Nothing here waits on a clock to order events: a reply can wait for an event
+(`Reply.wait_for`), and `hold_after=N` holds every request after the first N until the test
+sets `release` (`holding` is set as soon as one is held), so a test can act while the client
+is guaranteed to be mid-run.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ class Reply:
     raw: bytes | None = None        # a body sent as is (malformed replies)
     delay: float = 0.0
     headers: dict = field(default_factory=dict)
+    wait_for: threading.Event | None = None  # sent only once this is set
+
+
+# A cap on every wait, so that a broken test fails instead of hanging CI.
+WAIT_CAP_S = 300
 
 
 def image_sha1(payload: dict) -> str:
@@ -33,10 +42,13 @@ def image_sha1(payload: dict) -> str:
 
 
 class ChatServer:
-    def __init__(self, app: Callable[[dict, dict], Reply]):
+    def __init__(self, app: Callable[[dict, dict], Reply], hold_after: int | None = None):
         self.app = app
         self.requests: list[tuple[dict, dict]] = []
         self.lock = threading.Lock()
+        self.hold_after = hold_after
+        self.holding = threading.Event()
+        self.release = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +61,13 @@ class ChatServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server.lock:
                     server.requests.append((payload, headers))
+                    held = server.hold_after is not None and len(server.requests) > server.hold_after
+                if held:
+                    server.holding.set()
+                    server.release.wait(WAIT_CAP_S)
                 reply = server.app(payload, headers)
+                if reply.wait_for is not None:
+                    reply.wait_for.wait(WAIT_CAP_S)
                 time.sleep(reply.delay)
                 if reply.raw is not None:
                     data = reply.raw
@@ -83,5 +101,6 @@ class ChatServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()

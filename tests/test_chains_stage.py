@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,10 @@ def _app(truth: dict[str, str], delay: float = 0.0):
     return app
 
 
-BUILD = ("import sys; from pathlib import Path; from rdmldg import chain_dataset, params; "
+# The child takes Ctrl-C as a terminal user's process does, even where the test runner was
+# started with SIGINT ignored (a background job of a non-interactive shell inherits that).
+BUILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from pathlib import Path; from rdmldg import chain_dataset, params; "
          "root = Path(sys.argv[1]); p = params.load(root / 'params'); "
          "chain_dataset.build(p, root, root / 'data' / 'chains', progress=False)")
 
@@ -57,22 +59,28 @@ def _keys(server: ChatServer) -> list[tuple[str, int]]:
     return [(image_sha1(p), p["seed"]) for p, _ in server.requests]
 
 
+IMAGES = 3 * 8 * 4 - 4 * int(0.2 * 24)  # every source in-split image of the _setup world
+
+
 def test_interrupted_run_resumes_with_zero_repeated_teacher_calls(project, tmp_path):
     env = {**os.environ, "TEST_TEACHER_KEY": SECRET}
-    with ChatServer(lambda p, h: Reply(500)) as server:
+    # Requests after the 12th are held until the interrupt has been sent: the run cannot
+    # finish first, however the machine schedules the two processes.
+    with ChatServer(lambda p, h: Reply(500), hold_after=12) as server:
         truth = _setup(project, server.base_url)
-        server.app = _app(truth, delay=0.05)
+        server.app = _app(truth)
         proc = subprocess.Popen([sys.executable, "-c", BUILD, str(project)], env=env, cwd=project,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 120
-        while len(server.requests) < 12 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.02)
+        if not server.holding.wait(300):
+            proc.kill()
+            pytest.fail(f"the build never sent a 13th request: {proc.communicate()[1][-2000:]}")
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        server.release.set()  # the interrupted run lets the answers in flight arrive (and caches them)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode != 0 and b"KeyboardInterrupt" in err, err[-2000:]
         assert not (project / "data" / "chains" / "chains.jsonl").exists()  # nothing half-written
         asked_before = len(server.requests)
-        assert 12 <= asked_before < 60
+        assert 13 <= asked_before < IMAGES  # interrupted within the first wave of candidates
 
         out = subprocess.run([sys.executable, "-c", BUILD, str(project)], env=env, cwd=project,
                              capture_output=True, timeout=300)
@@ -84,7 +92,7 @@ def test_interrupted_run_resumes_with_zero_repeated_teacher_calls(project, tmp_p
     rows = read_jsonl(project / "data" / "chains" / "chains.jsonl")
     failed = read_jsonl(project / "data" / "chains" / "failed.jsonl")
     ids = [r["image_id"] for r in rows + failed]
-    assert len(ids) == len(set(ids)) == 3 * 8 * 4 - 4 * int(0.2 * 24)  # every source in-split image, once
+    assert len(ids) == len(set(ids)) == IMAGES  # every source in-split image, once
 
     # the same chains as an uninterrupted run
     reference = tmp_path / "reference"
@@ -119,3 +127,20 @@ def test_the_key_is_read_from_the_environment_and_written_nowhere(project):
     leaks = [p for p in written if SECRET.encode() in p.read_bytes()]
     assert leaks == []
     assert "TEST_TEACHER_KEY" in (project / "params" / "chains.yaml").read_text()  # the name, not the key
+
+
+def test_when_every_candidate_fails_nothing_is_written_and_the_teacher_is_named(project):
+    with ChatServer(lambda p, h: Reply(200, "I cannot see the image.")) as server:
+        _setup(project, server.base_url)
+        os.environ["TEST_TEACHER_KEY"] = SECRET
+        try:
+            with pytest.raises(chain_dataset.NoChainAccepted) as exc:
+                chain_dataset.build(params.load(project / "params"), project, project / "data" / "chains",
+                                    progress=False)
+        finally:
+            del os.environ["TEST_TEACHER_KEY"]
+        netloc = server.base_url.split("/")[2]
+    msg = str(exc.value)
+    assert msg.startswith(f"no chain was accepted: all {IMAGES} images were rejected after up to 2 candidates")
+    assert f"teacher openai (m@{netloc})" in msg and "missing section" in msg and "nothing was written" in msg
+    assert not (project / "data" / "chains").exists()

@@ -56,6 +56,26 @@ def test_negative_lr_names_file_line_and_key(project):
     assert "Fix: set train.lr" in msg
 
 
+@pytest.mark.parametrize("concern, old, new, key", [
+    ("train", "lr: 0.0005", "lr: .inf", "train.lr"),
+    ("train", "lr: 0.0005", "lr: -.inf", "train.lr"),
+    ("data", "spurious_strength: 0.5", "spurious_strength: .nan", "data.synthetic.spurious_strength"),
+    ("eval", "probe_C: 0.316", "probe_C: .NaN", "eval.zeroshot.probe_C"),
+])
+def test_non_finite_numbers_are_refused_anywhere(project, concern, old, new, key):
+    _edit(project, concern, old, new)
+    msg = _error(project)
+    assert f"params/{concern}.yaml:" in msg and f"{key} (got " in msg and "Input should be a finite number" in msg
+    assert f"Fix: set {key} to a valid value" in msg
+
+
+def test_an_empty_list_of_heldout_domains_is_refused_at_check_time(project):
+    _edit(project, "study", "heldout_domains: all", "heldout_domains: []")
+    msg = _error(project)
+    assert "params/study.yaml:" in msg and "study.heldout_domains (got [])" in msg
+    assert "no fold would be trained or evaluated" in msg and "Fix: set study.heldout_domains" in msg
+
+
 def test_unknown_key_suggests_the_close_one(project):
     _edit(project, "train", "epochs: 2", "epoch: 2")
     msg = _error(project)

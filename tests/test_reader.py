@@ -132,3 +132,70 @@ def test_expected_domain_missing_and_wrong_root(tmp_path):
         read_domainbed(ds, expected_domains=["d1", "d2", "d9"])
     with pytest.raises(DatasetError, match="dataset folder not found"):
         read_domainbed(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------- links and sizes
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height: what a decompression bomb looks like to a reader."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_a_symlink_loop_is_refused_with_its_path(tmp_path, mode):
+    ds = _tree(tmp_path)
+    (ds / "d1" / "dog" / "again").symlink_to(".")
+    with pytest.raises(DatasetError) as exc:
+        read_domainbed(ds, on_bad_image=mode)
+    msg = str(exc.value)
+    assert f"symbolic link loop: {ds / 'd1' / 'dog' / 'again'} -> ." in msg and "remove the link" in msg
+    assert msg.count("again") == 1  # named once, not once per depth
+
+
+def test_a_link_to_a_folder_elsewhere_is_followed(tmp_path):
+    ds = _tree(tmp_path)
+    _png(tmp_path / "extra" / "x.png")
+    (ds / "d1" / "dog" / "more").symlink_to(tmp_path / "extra")
+    idx = read_domainbed(ds)
+    assert "d1/dog/more/x.png" in idx.images["path"].tolist()
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+def test_one_file_reached_twice_is_refused(tmp_path, mode):
+    ds = _tree(tmp_path)
+    (ds / "d2" / "dog" / "copy.png").symlink_to(ds / "d2" / "cat" / "0.png")  # one image, two labels
+    with pytest.raises(DatasetError, match=r"the same file twice: .*d2/cat/0.png and .*d2/dog/copy.png"):
+        read_domainbed(ds, on_bad_image=mode)
+
+
+def test_an_oversized_image_is_refused_from_its_header(tmp_path):
+    ds = _tree(tmp_path)
+    _png_header_only(ds / "d1" / "cat" / "huge.png", 12000, 12000)
+    with pytest.raises(DatasetError) as exc:
+        read_domainbed(ds, max_pixels=50_000_000)
+    assert f"{ds / 'd1' / 'cat' / 'huge.png'} (12000x12000 = 144.0 M pixels, above data.max_image_pixels" in str(exc.value)
+    assert "raise the limit in params/data.yaml" in str(exc.value)
+    skipped = read_domainbed(ds, on_bad_image="skip", max_pixels=50_000_000)
+    assert skipped.bad["path"].tolist() == ["d1/cat/huge.png"] and len(skipped.images) == 12
+
+
+def test_empty_files_and_dangling_links_say_what_is_wrong(tmp_path):
+    ds = _tree(tmp_path)
+    (ds / "d1" / "cat" / "empty.png").write_bytes(b"")
+    (ds / "d2" / "cat" / "gone.png").symlink_to("moved-away.png")
+    (ds / "d2" / "dog" / "text.png").write_bytes(b"just some text")
+    with pytest.raises(DatasetError) as exc:
+        read_domainbed(ds)
+    msg = str(exc.value)
+    assert f"{ds / 'd1' / 'cat' / 'empty.png'} (empty file (0 bytes))" in msg
+    assert f"{ds / 'd2' / 'cat' / 'gone.png'} (link target missing (the link points to moved-away.png))" in msg
+    assert f"{ds / 'd2' / 'dog' / 'text.png'} (not an image format PIL can read)" in msg
+    assert "BytesIO" not in msg

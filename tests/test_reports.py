@@ -17,6 +17,15 @@ def test_index_links_present_reports_only(project):
     assert "default" in text  # the profile in force
 
 
+def test_front_page_provenance_names_the_lock(project):
+    from rdmldg import lockfile
+
+    (project / "requirements.lock").write_text("numpy==2.4.6\n")
+    text = build_index(project).read_text()
+    assert f"<td>lock_sha256</td><td><code>{lockfile.digest(project / 'requirements.lock')}</code>" in text
+    assert "<td>numerics</td>" in text and "<td>cpu</td>" in text
+
+
 def _analysis_metrics() -> dict:
     row = {"cartoon": 31.25, "cartoon se": 1.5, "photo": 47.5, "photo se": 0.0, "Avg": 39.375}
     return {"domains": ["cartoon", "photo"], "dataset": "SyntheticWorld", "trial_seeds": 3, "chance": 0.125,

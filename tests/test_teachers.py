@@ -4,6 +4,7 @@ server) and a local transformers checkpoint (tiny, random, saved to disk)."""
 from __future__ import annotations
 
 import collections
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,8 @@ from rdmldg.data.prepare import prepare
 from rdmldg.params import DataParams, HFTeacherParams, OpenAITeacherParams, SyntheticParams
 from rdmldg.teachers import Item, ResponseCache, generate_chains
 from rdmldg.teachers.attribute import AttributeTeacher
-from rdmldg.teachers.openai_compat import OpenAICompatTeacher, TeacherConfigError
+from rdmldg.teachers.openai_compat import (CONNECT_ATTEMPTS, OpenAICompatTeacher, TeacherConfigError,
+                                           TeacherUnreachable)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,8 @@ def _truth(manifest: pd.DataFrame, items) -> dict[str, str]:
 
 
 def _teacher(server: ChatServer, **kw) -> OpenAICompatTeacher:
-    p = OpenAITeacherParams(base_url=server.base_url, model="teacher-x", timeout_s=kw.pop("timeout_s", 2.0),
+    # A minute per request: on a loaded machine a local reply is never mistaken for a timeout.
+    p = OpenAITeacherParams(base_url=server.base_url, model="teacher-x", timeout_s=kw.pop("timeout_s", 60.0),
                             backoff_s=0.01, **kw)
     return OpenAICompatTeacher(p, api_key="sk-test-123")
 
@@ -100,8 +103,7 @@ def test_openai_teacher_retries_then_filters(world_data, tmp_path):
     manifest, info, items = world_data
     items = items[:3]
     truth = _truth(manifest, items)
-    script = collections.deque([Reply(429, headers={"retry-after": "0"}), Reply(500), Reply(raw=b"{not json"),
-                                Reply(200, "late", delay=1.5)])
+    script = collections.deque([Reply(429, headers={"retry-after": "0"}), Reply(500), Reply(raw=b"{not json")])
     first_answer_of = {}
 
     def app(payload, headers):
@@ -114,15 +116,37 @@ def test_openai_teacher_retries_then_filters(world_data, tmp_path):
         return Reply(200, _chain_for(truth[sha]))
 
     with ChatServer(app) as server:
-        run = _run(_teacher(server, concurrency=1, timeout_s=0.5, max_retries=5), items, info["classes"], tmp_path)
+        run = _run(_teacher(server, concurrency=1, max_retries=5), items, info["classes"], tmp_path)
         headers = [h for _, h in server.requests]
     assert len(run.accepted) == 3 and not run.failed
+    assert len(headers) == 3 + 4  # three failures retried, then one answer per image and the re-asked one
     rejected = {r["image_id"]: r["rejections"] for r in run.accepted}
     assert [reason_kind(w) for w in rejected[items[0].image_id]] == ["missing section"]
     assert all(h["authorization"] == "Bearer sk-test-123" for h in headers)
     payload = server.requests[-1][0]
     assert payload["model"] == "teacher-x" and payload["messages"][0]["content"][1]["image_url"]["url"].startswith(
         "data:image/png;base64,")
+
+
+def test_a_reply_that_never_comes_is_abandoned_and_asked_again(world_data, tmp_path):
+    manifest, info, items = world_data
+    truth = _truth(manifest, items[:1])
+    retried = threading.Event()  # set by the next request: proof the client stopped waiting
+    first = [True]
+
+    def app(payload, headers):
+        if first[0]:
+            first[0] = False
+            return Reply(200, "late", wait_for=retried)  # sent (into a closed socket) only after the retry
+        retried.set()
+        return Reply(200, _chain_for(truth[image_sha1(payload)]))
+
+    with ChatServer(app) as server:
+        run = _run(_teacher(server, concurrency=1, timeout_s=1.0, max_retries=5), items[:1], info["classes"],
+                   tmp_path, k=1)
+        asked = len(server.requests)
+    assert len(run.accepted) == 1 and run.accepted[0]["rejections"] == [] and asked >= 2
+    assert run.accepted[0]["raw"] != "late"
 
 
 def test_openai_client_errors_are_not_retried(world_data, tmp_path):
@@ -141,6 +165,27 @@ def test_openai_gives_up_after_max_retries_and_caches_nothing(world_data, tmp_pa
         assert len(server.requests) == 3
     assert "after 2 retries" in run.failed[0]["rejections"][0]
     assert len(ResponseCache(tmp_path / "cache.sqlite")) == 0  # a failure is retried next run
+
+
+def test_a_refused_connection_stops_the_run_after_a_few_attempts(world_data, tmp_path, monkeypatch):
+    import socket
+
+    import httpx
+
+    _, info, items = world_data
+    with socket.socket() as closed:  # bound, never listening: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+        posts = []
+        real_post = httpx.Client.post
+        monkeypatch.setattr(httpx.Client, "post", lambda self, *a, **k: posts.append(1) or real_post(self, *a, **k))
+        teacher = OpenAICompatTeacher(OpenAITeacherParams(base_url=url, concurrency=2, max_retries=5), api_key=None)
+        with pytest.raises(TeacherUnreachable) as exc:
+            _run(teacher, items, info["classes"], tmp_path)
+    msg = str(exc.value)
+    assert f"cannot connect to the teacher endpoint {url}" in msg and "chains.openai.base_url" in msg
+    assert len(posts) <= CONNECT_ATTEMPTS * 2  # a few attempts per worker, not retries for every image
+    assert len(ResponseCache(tmp_path / "cache.sqlite")) == 0
 
 
 def test_missing_key_for_a_remote_endpoint_names_the_variable(monkeypatch):

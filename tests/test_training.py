@@ -15,7 +15,7 @@ from rdmldg.params import TrainParams
 from rdmldg.training import data
 from rdmldg.training.loss import CLS, REASON
 from rdmldg.training.pathways import PathwayCollator, TrainItem
-from rdmldg.training.trainer import Eq1Trainer, arguments, train
+from rdmldg.training.trainer import Eq1Trainer, NonFiniteLoss, arguments, train
 
 CLASSES = ["ball", "star", "ring"]
 
@@ -38,11 +38,11 @@ class CrashAt(TrainerCallback):
             raise Crash(f"simulated crash after step {self.step}")
 
 
-def _trainer(out, callbacks=()):
+def _trainer(out, callbacks=(), lr=1e-2):
     torch.manual_seed(0)
     model, processor = architectures.llava(texts=["ball star ring look"] * 4)
     model = add_lora(model, rank=4, alpha=8, dropout=0.05)
-    p = TrainParams(lr=1e-2, epochs=2, batch_size=4)
+    p = TrainParams(lr=lr, epochs=2, batch_size=4)
     args = arguments(out, p, seed=0, n_items=12, progress=False)
     args.save_steps = 2
     return Eq1Trainer(model=model, args=args, train_dataset=_items(), callbacks=list(callbacks),
@@ -141,3 +141,41 @@ def test_inputs_digest_follows_code_and_data(tmp_path):
     before = inputs_digest(tmp_path)
     (tmp_path / "lib" / "rdmldg" / "x.py").write_text("a = 2\n")
     assert inputs_digest(tmp_path) != before
+
+
+def test_a_diverging_run_fails_loudly_and_keeps_nothing(tmp_path):
+    trainer = _trainer(tmp_path / "diverge", lr=1e38)  # finite, valid by the schema, and hopeless
+    with pytest.raises(NonFiniteLoss, match=r"(loss is (nan|inf)|hold inf/NaN).*Fix: lower train.lr"):
+        train(trainer, resume="auto")
+    assert not list((tmp_path / "diverge").glob("**/adapter_model.safetensors"))
+
+
+def test_a_resumed_stage_leaves_the_same_files_as_a_clean_one(tmp_path, monkeypatch, capsys):
+    from rdmldg import params as params_mod
+    from rdmldg.training import run as train_run
+
+    p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
+    p = p.model_copy(update={"train": p.train.model_copy(update={"lr": 1e-2, "epochs": 2, "batch_size": 4})})
+
+    def fold(out, crash_at=None):
+        if crash_at:
+            monkeypatch.setattr(train_run, "Eq1Trainer", lambda *a, **k: Eq1Trainer(*a, callbacks=[CrashAt(crash_at)], **k))
+        else:
+            monkeypatch.setattr(train_run, "Eq1Trainer", Eq1Trainer)
+        torch.manual_seed(0)
+        model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+        return train_run.run(p, methods.get("label"), model, processor, _items(), _items()[:3], CLASSES, "sketch",
+                             out, key="same-inputs", progress=False)
+
+    fold(tmp_path / "clean")
+    with pytest.raises(Crash):
+        fold(tmp_path / "resumed", crash_at=4)
+    fold(tmp_path / "resumed")
+    assert "resumed from checkpoint-" in capsys.readouterr().out
+
+    def files(root):
+        return {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted((root / "stage0").rglob("*")) if f.is_file()}
+
+    clean, resumed = files(tmp_path / "clean"), files(tmp_path / "resumed")
+    assert clean.keys() == resumed.keys() and "stage0/done.json" in clean
+    assert [k for k in clean if clean[k] != resumed[k]] == []

@@ -10,7 +10,5 @@ import warnings
 __version__ = "0.1.0"
 
 # Reports should show the study, not library chatter: tqdm's notice that notebook widgets are
-# absent (progress goes to plain text by design) and a transformers deprecation that peft
-# triggers internally.
+# absent (progress goes to plain text by design).
 warnings.filterwarnings("ignore", message="IProgress not found")
-warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated", category=FutureWarning)

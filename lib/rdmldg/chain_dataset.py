@@ -22,6 +22,22 @@ from rdmldg.teachers import ChainRun, Item, ResponseCache, build_teacher, genera
 CHAINS, FAILED, SUMMARY = "chains.jsonl", "failed.jsonl", "summary.json"
 
 
+class NoChainAccepted(RuntimeError):
+    """Every candidate of every image was rejected: there is no chain dataset to write."""
+
+
+def refuse_if_empty(run: ChainRun, teacher_name: str, teacher_model: str, candidates: int) -> None:
+    if run.accepted:
+        return
+    reasons = Counter(why.split(":")[0] for r in run.failed for why in r["rejections"]).most_common(3)
+    shown = "; ".join(f"{why} ({n}x)" for why, n in reasons) or "no image to ask about"
+    raise NoChainAccepted(
+        f"no chain was accepted: all {len(run.failed)} images were rejected after up to {candidates} "
+        f"candidates each from teacher {teacher_name} ({teacher_model}). Most frequent reasons: {shown}. "
+        "Fix: check that the teacher answers in the five-section format (see q_reason in the chains report), "
+        "raise chains.candidates, or choose another teacher in params/chains.yaml; nothing was written")
+
+
 def source_domains(domains: list[str], heldout: list[str]) -> list[str]:
     """Domains that serve as a source in some fold (all, unless one domain is the only fold)."""
     return [d for d in domains if any(d != h for h in heldout)]
@@ -51,6 +67,7 @@ def build(p: Params, project_root: Path, out_dir: Path, progress: bool = True) -
                               p.chains.candidates, cache, p.chains.seed, progress)
     finally:
         cache.close()
+    refuse_if_empty(run, teacher.name, teacher.model, p.chains.candidates)
     write_jsonl(out_dir / CHAINS, run.accepted)
     write_jsonl(out_dir / FAILED, run.failed)
     atomic_write_text(out_dir / SUMMARY, json.dumps(

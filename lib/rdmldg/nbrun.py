@@ -11,7 +11,15 @@ papermill parameters and name the outputs:
 
 Parameters are validated before a kernel starts, so a bad params file fails in a second.
 The HTML is rendered also when a cell failed, so the traceback reads in the report; the
-exit status is papermill's (0 ok, 1 a cell failed, 2 bad arguments or params).
+exit status is papermill's (0 ok, 1 a cell failed, 2 bad arguments or params; 143 stopped
+because the process that started the stage went away).
+
+Before the kernel starts, the runner pins the numerical code paths (`rdmldg.numerics`), so
+every way of running a stage (`make study`, a bare `dvc repro`, this command) computes the
+same bytes. The kernel talks to the runner over Unix sockets (ZeroMQ's `ipc` transport),
+so a stage needs no network interface, not even loopback. Under DVC the runner watches the
+`dvc` process that started it and stops the stage (kernel included) if that process dies,
+so a second `dvc repro` never races an orphaned notebook.
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ import ast
 import logging
 import os
 import re
+import select
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
-from rdmldg import paths
+from rdmldg import numerics, paths
 
 KERNEL_NAME = "rdmldg"
 log = logging.getLogger("rdmldg.nbrun")
@@ -75,6 +88,78 @@ def ensure_kernel() -> str:
     install(kernel_name=KERNEL_NAME, display_name="RD-MLDG (.venv)", prefix=sys.prefix)
     log.info("registered kernel %s for %s", KERNEL_NAME, sys.executable)
     return KERNEL_NAME
+
+
+def ipc_kernel_manager(socket_dir: str):
+    """A kernel manager class whose channels are Unix sockets in `socket_dir`."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return os.path.join(socket_dir, "kernel")
+
+    return IPCKernelManager
+
+
+def stage_owner(pid: int | None = None) -> int | None:
+    """Under DVC: the nearest ancestor that is not part of the stage command (the `dvc`
+    process; DVC marks the command's environment with DVC_STAGE). None outside DVC."""
+    if "DVC_STAGE" not in os.environ:
+        return None
+    pid = os.getppid() if pid is None else pid
+    while pid > 1:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if not any(e.startswith(b"DVC_STAGE=") for e in environ):
+            return pid
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
+    return None
+
+
+def stop_when_gone(pid: int) -> None:
+    """SIGTERM to this process once `pid` has exited (a daemon thread waits for it)."""
+    def wait() -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+        else:  # kernels without pidfd: look once a second
+            while _alive(pid):
+                time.sleep(1)
+        log.error("the process that started this stage (pid %d) has exited: stopping the stage", pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="stage-owner", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM arrived: the stage is abandoned. (The kernel watches this process and exits
+    with it: jupyter_client gives it our pid as JPY_PARENT_PID.)"""
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(f"signal {signum}")
 
 
 def to_notebook(py_file: Path):
@@ -128,17 +213,24 @@ def run(notebook: Path, coords: dict, root: Path, reports: Path | None = None) -
     ipynb.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONHASHSEED", "0")
     os.environ["RDMLDG_ROOT"] = str(root)
+    numerics.apply()  # before the kernel starts: the libraries read these when they load
     start = time.perf_counter()
     status = 0
+    sockets = tempfile.mkdtemp(prefix="rdmldg-kernel-")
     try:
         pm.execute_notebook(
             to_notebook(notebook), str(ipynb), parameters=coords, kernel_name=ensure_kernel(),
             cwd=str(root), log_output=True, progress_bar=True, request_save_on_cell_execute=True,
+            kernel_manager_class=ipc_kernel_manager(sockets),
         )
     except PapermillExecutionError as exc:
         log.error("cell %s failed: %s: %s", exc.exec_count, exc.ename, exc.evalue)
         status = 1
+    except Stopped:
+        log.error("stage stopped before it finished")
+        status = 143
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         if ipynb.exists():
             render_html(ipynb, html, title=html.stem if not coords else f"{stage_name(notebook)} {html.stem}")
             log.info("report: %s", html.relative_to(root) if html.is_relative_to(root) else html)
@@ -163,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root = paths.find_root(args.notebook.resolve().parent)
     validate_params_or_exit(root)
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    owner = stage_owner()
+    if owner is not None:
+        stop_when_gone(owner)
     return run(args.notebook.resolve(), coords, root, args.reports)
 
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -46,7 +46,8 @@ class ParamsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are floats to YAML but never a valid setting here
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def _unique(values: list, what: str) -> list:
@@ -139,6 +140,9 @@ class DataParams(_Strict):
     on_bad_image: Literal["error", "skip"] = Field(
         "error", description="error: stop on a corrupt image; skip: leave it out and count it"
     )
+    max_image_pixels: int = Field(
+        50_000_000, gt=0, description="largest image accepted (width x height); a larger one counts as a bad image"
+    )
     synthetic: SyntheticParams = SyntheticParams()
     digits: DigitsParams = DigitsParams()
     domainbed: DomainBedParams = DomainBedParams()
@@ -174,6 +178,13 @@ class StudyParams(_Strict):
         "all", description="domains held out in turn (leave-one-domain-out), or all"
     )
     methods: list[Literal[METHODS]] = Field(list(METHODS), min_length=1, description="methods to train")
+
+    @field_validator("heldout_domains")
+    @classmethod
+    def _some_fold(cls, value):
+        if value == []:
+            raise ValueError("the list is empty, so no fold would be trained or evaluated")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "StudyParams":

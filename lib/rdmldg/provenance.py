@@ -1,4 +1,4 @@
-"""What produced a result: code revision, package versions, machine."""
+"""What produced a result: code revision, locked environment, package versions, machine, numerics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+from rdmldg import lockfile, numerics
 
 PACKAGES = ("rdmldg", "numpy", "pandas", "pillow", "scikit-learn", "torch", "transformers", "peft",
             "accelerate", "papermill", "dvc")
@@ -39,14 +41,27 @@ def _device() -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def record(root: Path) -> dict:
     return {
         "git_revision": _git(root, "rev-parse", "HEAD") or "unknown",
         "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
         "time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lock_sha256": lockfile.digest(Path(root) / lockfile.LOCK),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "device": _device(),
+        **numerics.describe(),
         **{f"version_{p}": _version(p) for p in PACKAGES},
     }

@@ -151,6 +151,20 @@ def _profile(root: Path) -> str:
         return "unknown"
 
 
+PROVENANCE_KEYS = ("git_revision", "git_dirty", "lock_sha256", "numerics", "cpu", "cpus", "python",
+                   "version_torch", "version_transformers", "version_peft", "time_utc")
+
+
+def _provenance(root: Path) -> str:
+    from rdmldg import provenance
+
+    record = provenance.record(root)
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(str(record[k]))}</code></td></tr>"
+                   for k in PROVENANCE_KEYS)
+    return ("<h2>Provenance</h2><p class='muted'>This page; each stage report has its own full table.</p>"
+            f"<table>{rows}</table>")
+
+
 def build_index(root: Path | None = None) -> Path:
     root = root or paths.find_root()
     reports = paths.reports_dir(root)
@@ -177,6 +191,7 @@ def build_index(root: Path | None = None) -> Path:
         links = "".join(f"<li><a href='{html.escape(f.relative_to(reports).as_posix())}'>"
                         f"{html.escape(f.stem)}</a></li>" for f in files)
         parts.append(f"<h3>{html.escape(title)}</h3><p class='muted'>{html.escape(what)}</p><ul>{links}</ul>")
+    parts.append(_provenance(root))
     parts.append("</body></html>\n")
     out = reports / "index.html"
     out.write_text("\n".join(parts), encoding="utf-8")

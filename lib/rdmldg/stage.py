@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from rdmldg import params as params_mod
-from rdmldg import paths, provenance, seeding
+from rdmldg import numerics, paths, provenance, seeding
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,20 @@ class Stage:
         return pd.DataFrame({"value": {k: str(v) for k, v in self.provenance.items()}})
 
     def write_metrics(self, metrics: dict, name: str | None = None) -> Path:
-        """reports/metrics/<name>.json, floats rounded to 6 significant digits (stable diffs)."""
-        out = paths.metrics_dir(self.root) / f"{name or self.name}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_rounded(metrics), indent=2, sort_keys=True) + "\n")
-        return out
+        """reports/metrics/<name>.json, floats rounded to 6 significant digits (stable diffs).
+        Results only: the same params give the same file on every machine."""
+        return _write_json(paths.metrics_dir(self.root) / f"{name or self.name}.json", metrics)
+
+    def write_run_info(self, info: dict, name: str | None = None) -> Path:
+        """reports/runinfo/<name>.json: facts of this run that are not results (seconds,
+        throughput, cache hits), kept out of the metrics so `dvc metrics diff` shows science."""
+        return _write_json(paths.reports_dir(self.root) / "runinfo" / f"{name or self.name}.json", info)
+
+
+def _write_json(out: Path, values: dict) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_rounded(values), indent=2, sort_keys=True) + "\n")
+    return out
 
 
 def _rounded(obj):
@@ -48,4 +57,5 @@ def begin(name: str, params_dir: str | Path | None = None) -> Stage:
     root = paths.find_root()
     p = params_mod.load(Path(root / params_dir) if params_dir else None)
     seeding.seed_everything(p.study.seed)
+    numerics.configure_torch()
     return Stage(name, root, p, provenance.record(root))

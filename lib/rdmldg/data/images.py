@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 # Files that operating systems and tools drop into folders; never images, never data.
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"})
@@ -42,10 +43,30 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if mode == "RGB" else img.convert("RGB")
 
 
-def decode(data: bytes) -> Image.Image:
-    """Fully decode image bytes (a truncated file fails here, not later in training)."""
-    img = Image.open(io.BytesIO(data))
-    img.load()
+class UnreadableImage(ValueError):
+    """The bytes are not an image the study can use; the message says why in plain words."""
+
+
+def decode(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """Fully decode image bytes (a truncated file fails here, not later in training).
+
+    With `max_pixels`, an image larger than that is refused from its header, before any
+    pixel is decoded (PIL's own decompression-bomb check only warns below 179 M pixels)."""
+    if not data:
+        raise UnreadableImage("empty file (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap decides
+        try:
+            img = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise UnreadableImage(f"too large to decode safely ({exc})") from None
+        except UnidentifiedImageError:
+            raise UnreadableImage("not an image format PIL can read") from None
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise UnreadableImage(f"{img.width}x{img.height} = {img.width * img.height / 1e6:.1f} M pixels, above "
+                                  f"data.max_image_pixels ({max_pixels / 1e6:.1f} M); shrink the image, or raise "
+                                  "the limit in params/data.yaml")
+        img.load()
     return img
 
 

@@ -45,7 +45,7 @@ def prepare(p: DataParams, out_dir: Path, project_root: Path) -> tuple[pd.DataFr
     else:
         dataset_dir, attributes = _generate(p, out_dir / "images")
         expected = None
-    index = read_domainbed(dataset_dir, p.on_bad_image, expected)
+    index = read_domainbed(dataset_dir, p.on_bad_image, expected, max_pixels=p.max_image_pixels)
     manifest = build_manifest(index, p.dataset_name(), p.trial_seeds, p.holdout_fraction, attributes)
     info = {
         "dataset": p.dataset_name(), "source": p.source,

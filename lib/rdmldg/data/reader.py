@@ -18,7 +18,7 @@ from typing import Literal
 import pandas as pd
 from tqdm import tqdm
 
-from rdmldg.data.images import decode, is_junk
+from rdmldg.data.images import UnreadableImage, decode, is_junk
 
 # What a plain RGB file's extension should say about its content.
 STANDARD_EXTENSIONS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -42,23 +42,69 @@ def _subdirs(folder: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not is_junk(e.name))
 
 
-def _walk_files(class_dir: Path, dataset_dir: Path) -> tuple[list[str], list[str]]:
-    """(candidate image paths, junk paths), relative to dataset_dir, ImageFolder order."""
+def _walk_files(class_dir: Path, dataset_dir: Path) -> tuple[list[str], list[str], list[str]]:
+    """(candidate image paths, junk paths, problems), paths relative to dataset_dir, in
+    ImageFolder's order (folders sorted by path, files by name). Symbolic links are
+    followed, except into a folder already walked or above (a loop would otherwise list
+    the same files again at every depth)."""
+    listed, problems = [], []
+    walked: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):  # pruned as it goes
+        walked.add(os.path.realpath(dirpath))
+        keep = []
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if is_junk(d):
+                continue
+            if os.path.realpath(full) in walked | _ancestors(dirpath):
+                problems.append(f"symbolic link loop: {full} -> {os.readlink(full) if os.path.islink(full) else full}"
+                                " (a folder already read). Fix: remove the link")
+                continue
+            keep.append(d)
+        dirnames[:] = sorted(keep)
+        listed.append((dirpath, filenames))
     files, junk = [], []
-    for dirpath, dirnames, filenames in sorted(os.walk(class_dir, followlinks=True)):
-        dirnames[:] = [d for d in dirnames if not is_junk(d)]
+    for dirpath, filenames in sorted(listed):
         for name in sorted(filenames):
             rel = os.path.relpath(os.path.join(dirpath, name), dataset_dir)
             (junk if is_junk(name) else files).append(rel)
-    return files, junk
+    return files, junk, problems
 
 
-def _inspect(dataset_dir: Path, rel: str) -> dict:
+def _ancestors(dirpath: str) -> set[str]:
+    real = Path(os.path.realpath(dirpath))
+    return {str(real), *map(str, real.parents)}
+
+
+def _same_files(dataset_dir: Path, listing: list[str]) -> list[str]:
+    """Paths that are one file reached twice (links or hard links), which would count one
+    image twice, possibly under two labels or in both splits."""
+    first: dict[tuple[int, int], str] = {}
+    problems = []
+    for rel in listing:
+        try:
+            st = os.stat(dataset_dir / rel)
+        except OSError:
+            continue  # a dangling link: reported by _inspect
+        key = (st.st_dev, st.st_ino)
+        if key in first:
+            problems.append(f"the same file twice: {dataset_dir / first[key]} and {dataset_dir / rel} "
+                            f"(both {os.path.realpath(dataset_dir / rel)}). Fix: keep one of them")
+        else:
+            first[key] = rel
+    return problems
+
+
+def _inspect(dataset_dir: Path, rel: str, max_pixels: int | None) -> dict:
     """Decode one file fully; describe it, or say why it cannot be used."""
     path = dataset_dir / rel
+    if path.is_symlink() and not path.exists():
+        return {"path": rel, "reason": f"link target missing (the link points to {os.readlink(path)})"}
     try:
         data = path.read_bytes()
-        img = decode(data)
+        img = decode(data, max_pixels)
+    except UnreadableImage as exc:
+        return {"path": rel, "reason": str(exc)}
     except Exception as exc:  # PIL raises many types for bad files; all mean "unusable"
         return {"path": rel, "reason": f"{type(exc).__name__}: {exc}".strip()}
     ext = path.suffix.lower()
@@ -106,8 +152,10 @@ def read_domainbed(
     on_bad_image: Literal["error", "skip"] = "error",
     expected_domains: list[str] | None = None,
     workers: int | None = None,
+    max_pixels: int | None = None,
 ) -> DatasetIndex:
-    """Index a DomainBed-layout dataset folder, checking every image decodes."""
+    """Index a DomainBed-layout dataset folder, checking every image decodes (and, with
+    `max_pixels`, is no larger than that)."""
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise DatasetError(f"dataset folder not found: {dataset_dir}. Fix: point data.domainbed.root "
@@ -117,13 +165,15 @@ def read_domainbed(
     listing, ignored = [], []
     for env, d in enumerate(domains):
         for c in classes_of.get(d, []):
-            files, junk = _walk_files(dataset_dir / d / c, dataset_dir)
+            files, junk, loops = _walk_files(dataset_dir / d / c, dataset_dir)
             ignored += junk
+            problems += loops
             if not files:
                 problems.append(f"class folder without images: {dataset_dir / d / c}")
             listing += [(d, env, c, classes.index(c), f) for f in files]
+    problems += _same_files(dataset_dir, [row[4] for row in listing])
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
-        facts = list(tqdm(pool.map(lambda row: _inspect(dataset_dir, row[4]), listing),
+        facts = list(tqdm(pool.map(lambda row: _inspect(dataset_dir, row[4], max_pixels), listing),
                           total=len(listing), desc=f"reading {dataset_dir.name}", unit="img", mininterval=2))
     bad = [f for f in facts if "reason" in f]
     if bad and on_bad_image == "error":

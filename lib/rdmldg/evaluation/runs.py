@@ -98,9 +98,9 @@ class AdapterSwapper:
         config = json.loads((run.adapter / "adapter_config.json").read_text())
         shape = {k: config.get(k) for k in ("r", "lora_alpha", "target_modules")}
         if self.peft is None:
-            from peft import PeftModel
+            from rdmldg.models.lora import load_adapter
 
-            self.peft, self.config = PeftModel.from_pretrained(self.base, run.adapter), shape
+            self.peft, self.config = load_adapter(self.base, run.adapter), shape
         else:
             if shape != self.config:
                 raise ValueError(f"{run.adapter}: LoRA shape {shape} differs from the other runs' {self.config}; "

@@ -68,11 +68,11 @@ def _prefix_cached_scores(model, processor, chunk: list[Example], classes: list[
     width = max(len(t) for t in conts)
     ids = torch.tensor([t + [tok.pad_token_id] * (width - len(t)) for t in conts], device=device).repeat(n, 1)
     cmask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in conts], device=device).repeat(n, 1)
-    cache = out.past_key_values
+    cache = out.cache
     cache.batch_repeat_interleave(c)
     start = mask.sum(-1).repeat_interleave(c)[:, None]
     more = model(input_ids=ids, attention_mask=torch.cat([mask.repeat_interleave(c, 0), cmask], 1),
-                 position_ids=start + torch.arange(width, device=device)[None], past_key_values=cache)
+                 position_ids=start + torch.arange(width, device=device)[None], cache=cache)
     first = torch.log_softmax(out.logits[:, -1].float(), -1).repeat_interleave(c, 0).gather(1, ids[:, :1])[:, 0]
     rest = torch.log_softmax(more.logits[:, :-1].float(), -1).gather(2, ids[:, 1:, None])[..., 0]
     return (first + (rest * cmask[:, 1:]).sum(1)).reshape(n, c).cpu().numpy()

@@ -84,6 +84,10 @@ def load(path: str | Path, trust_remote_code: bool = False, dtype: str = "auto",
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from rdmldg import numerics
+
+    numerics.configure_torch()
+
     path = resolve(path, root)
     if dtype == "auto":
         dtype = "bfloat16" if torch.cuda.is_available() else "float32"

@@ -101,6 +101,10 @@ def build_model(spec: LlavaSpec, tokenizer, seed: int = 0):
     import torch
     from transformers import LlavaConfig, LlavaForConditionalGeneration, Qwen2Config, SiglipVisionConfig
 
+    from rdmldg import numerics
+
+    numerics.configure_torch()
+
     vision = SiglipVisionConfig(hidden_size=spec.vision_hidden, intermediate_size=4 * spec.vision_hidden,
                                 num_hidden_layers=spec.vision_layers, num_attention_heads=spec.vision_heads,
                                 image_size=spec.image_size, patch_size=spec.patch_size)

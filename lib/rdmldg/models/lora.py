@@ -8,6 +8,8 @@ Qwen2/Llama-style decoder. The projector between them stays frozen, as in the pa
 from __future__ import annotations
 
 import re
+import warnings
+from contextlib import contextmanager
 
 import pandas as pd
 
@@ -29,7 +31,25 @@ def add_lora(model, rank: int = 8, alpha: int = 16, dropout: float = 0.05, visio
 
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_pattern(vision, language),
                         bias="none")
-    return get_peft_model(model, config)
+    with _peft_wrapping():
+        return get_peft_model(model, config)
+
+
+def load_adapter(model, folder):
+    """The model wrapped with the LoRA adapter saved in `folder`."""
+    from peft import PeftModel
+
+    with _peft_wrapping():
+        return PeftModel.from_pretrained(model, folder)
+
+
+@contextmanager
+def _peft_wrapping():
+    """peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a
+    model; nothing of ours touches it, so only that one warning is silenced, only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _part(name: str) -> str:

@@ -2,9 +2,11 @@
 
 The key is read from the environment variable the params *name*; it lives only in a request
 header in memory, never in params, cache keys, logs or outputs. Requests run with bounded
-concurrency and are retried with exponential backoff on 429, 5xx, connection errors and
-malformed replies; other 4xx fail at once. Each answer is handed over from its worker
-thread as it arrives, so an interruption loses no paid-for answer.
+concurrency and are retried with exponential backoff on 429, 5xx, timeouts and malformed
+replies; other 4xx fail at once. An endpoint that cannot be connected to at all (connection
+refused, unknown host) stops the whole run after a few attempts, in seconds, rather than
+failing every request slowly. Each answer is handed over from its worker thread as it
+arrives, so an interruption loses no paid-for answer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import io
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -29,6 +32,15 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 class TeacherConfigError(ValueError):
     pass
+
+
+class TeacherUnreachable(ConnectionError):
+    """The endpoint could not be connected to; nothing more is asked of it in this run."""
+
+
+# Attempts to connect before the endpoint counts as down, and the longest wait between them.
+CONNECT_ATTEMPTS = 3
+CONNECT_BACKOFF_CAP_S = 2.0
 
 
 def image_data_url(path: Path) -> str:
@@ -64,6 +76,8 @@ class OpenAICompatTeacher:
         self.model = f"{p.model}@{urlparse(p.base_url).netloc}"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._url = p.base_url.rstrip("/") + "/chat/completions"
+        self._unreachable = threading.Event()
+        self._why_unreachable = ""
 
     @classmethod
     def from_params(cls, p: OpenAITeacherParams) -> "OpenAICompatTeacher":
@@ -102,7 +116,10 @@ class OpenAICompatTeacher:
         except OSError as exc:
             return Response(None, f"cannot read image {req.item.path}: {exc}")
         last = "no attempt"
+        refused = 0
         for attempt in range(self.p.max_retries + 1):
+            if self._unreachable.is_set():
+                return Response(None, "not asked: the endpoint is unreachable")
             retry_after = None
             try:
                 r = client.post(self._url, json=body, headers=self._headers)
@@ -112,6 +129,15 @@ class OpenAICompatTeacher:
                 if r.status_code != 429 and r.status_code < 500:
                     return Response(None, last)  # a client error does not heal by retrying
                 retry_after = r.headers.get("retry-after")
+            except httpx.ConnectError as exc:
+                refused += 1
+                last = f"{type(exc).__name__}: {exc}"
+                if refused >= min(CONNECT_ATTEMPTS, self.p.max_retries + 1):
+                    self._why_unreachable = last
+                    self._unreachable.set()
+                    return Response(None, f"{last} (endpoint unreachable)")
+                time.sleep(min(self._delay(attempt, None), CONNECT_BACKOFF_CAP_S))
+                continue
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -130,6 +156,11 @@ class OpenAICompatTeacher:
                 wait(futures)
                 for f in futures:
                     f.result()  # surface a failing callback
+                if self._unreachable.is_set():
+                    raise TeacherUnreachable(
+                        f"cannot connect to the teacher endpoint {self.p.base_url} ({self._why_unreachable}; "
+                        f"{CONNECT_ATTEMPTS} attempts). Fix: start the server there, or correct "
+                        "chains.openai.base_url in params/chains.yaml; answers received so far are cached")
             finally:
                 # on an interruption, let answers in flight arrive (and be cached); drop the queue
                 pool.shutdown(wait=True, cancel_futures=True)

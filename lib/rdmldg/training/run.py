@@ -124,7 +124,9 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
             info = train(trainer, p.train.resume)
             model.save_pretrained(folder / "adapter")
             shutil.rmtree(folder / "trainer", ignore_errors=True)  # checkpoints served their purpose
-            record.update({"fingerprint": stamp, "steps": info["steps"], "resumed_from": info["resumed_from"],
+            if info["resumed_from"]:  # said, not stored: a resumed stage's files equal a clean one's
+                print(f"{folder}: resumed from {Path(info['resumed_from']).name}", flush=True)
+            record.update({"fingerprint": stamp, "steps": info["steps"],
                            "history": [h for h in info["history"] if "loss" in h],
                            "chains": {it.image_id: it.chain for it in items if it.chain}})
             record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, p.eval.batch_size)

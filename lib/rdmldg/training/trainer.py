@@ -14,6 +14,10 @@ from rdmldg.training.loss import eq1
 from rdmldg.training.pathways import forward
 
 
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became inf or NaN: the run stops before any adapter is saved."""
+
+
 class Eq1Trainer(Trainer):
     def __init__(self, *args, share_images: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -24,7 +28,14 @@ class Eq1Trainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         logits = forward(model, inputs, self.share_images)
         parts = eq1(logits, inputs["labels"], inputs["pathway"], int(inputs["n_images"]))
-        self._parts.append((float(parts["label"]), float(parts["reasoning"])))
+        label, reasoning = float(parts["label"]), float(parts["reasoning"])
+        if not torch.isfinite(parts["loss"]):
+            raise NonFiniteLoss(
+                f"the Eq. 1 loss is {float(parts['loss'].detach())} at step {self.state.global_step + 1} "
+                f"(label term {label}, reasoning term {reasoning}) in {self.args.output_dir}: training diverged and "
+                f"nothing of this stage is kept. Fix: lower train.lr (now {self.args.learning_rate}) in "
+                "params/train.yaml, or check the inputs for empty chains or corrupt images")
+        self._parts.append((label, reasoning))
         return (parts["loss"], {"logits": logits}) if return_outputs else parts["loss"]
 
     def log(self, logs: dict, *args, **kwargs) -> None:
@@ -54,4 +65,9 @@ def train(trainer: Eq1Trainer, resume: str) -> dict:
     out = Path(trainer.args.output_dir)
     last = get_last_checkpoint(str(out)) if resume == "auto" and out.is_dir() else None
     result = trainer.train(resume_from_checkpoint=last)
+    broken = [n for n, w in trainer.model.named_parameters() if w.requires_grad and not torch.isfinite(w).all()]
+    if broken:  # the last step can diverge after its (finite) loss was computed
+        raise NonFiniteLoss(f"{len(broken)} trained tensors hold inf/NaN after training (e.g. {broken[0]}) in "
+                            f"{out}: nothing of this stage is kept. Fix: lower train.lr (now "
+                            f"{trainer.args.learning_rate}) in params/train.yaml")
     return {"resumed_from": last, "steps": result.global_step, "history": trainer.state.log_history}
