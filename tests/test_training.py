@@ -141,6 +141,18 @@ def test_inputs_digest_follows_code_and_data(tmp_path):
     before = inputs_digest(tmp_path)
     (tmp_path / "lib" / "rdmldg" / "x.py").write_text("a = 2\n")
     assert inputs_digest(tmp_path) != before
+    before = inputs_digest(tmp_path)
+    (tmp_path / "requirements.lock").write_text("torch==2.13.0\n")
+    assert inputs_digest(tmp_path) != before  # another environment: train again
+
+
+def test_inputs_digest_follows_the_numerics(tmp_path, monkeypatch):
+    from rdmldg.training.run import inputs_digest
+
+    monkeypatch.setenv("RDMLDG_NUMERICS", "pinned")
+    pinned = inputs_digest(tmp_path)
+    monkeypatch.setenv("RDMLDG_NUMERICS", "native")
+    assert inputs_digest(tmp_path) != pinned
 
 
 def test_a_diverging_run_fails_loudly_and_keeps_nothing(tmp_path):

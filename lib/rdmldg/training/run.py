@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rdmldg import numerics
 from rdmldg.chains import q_cls
 from rdmldg.evaluation.scoring import accuracy, class_loglik, loglik_predictions
 from rdmldg.methods import Method
@@ -62,10 +63,12 @@ def fingerprint(*parts) -> str:
 
 def inputs_digest(root: Path) -> str:
     """sha256 of everything a training run reads besides params: the library code, the base
-    model, the chains and the manifest. A finished stage is reused only while this holds."""
+    model, the chains, the manifest, the locked environment and the numerics pins. A finished
+    stage is reused only while this holds."""
     files = sorted((root / "lib" / "rdmldg").rglob("*.py")) + sorted((root / "models" / "base").glob("*")) + [
-        root / "data" / "chains" / "chains.jsonl", root / "data" / "prepared" / "manifest.csv"]
-    digest = hashlib.sha256()
+        root / "data" / "chains" / "chains.jsonl", root / "data" / "prepared" / "manifest.csv",
+        root / "requirements.lock"]
+    digest = hashlib.sha256(json.dumps(numerics.pins(), sort_keys=True).encode())
     for f in files:
         if f.is_file():
             digest.update(f.relative_to(root).as_posix().encode())
