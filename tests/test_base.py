@@ -55,7 +55,10 @@ def test_unknown_classes_are_refused():
         pretraining_examples(["giraffe"], 2, 0, 24)
 
 
-def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path):
+def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
+    import torch
+
+    from rdmldg import numerics
     from rdmldg.models.checkpoints import load, save_checkpoint
     from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
     from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus
@@ -65,8 +68,12 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path):
     tok = train_tokenizer(tokenizer_corpus(CLASSES, []), p.vocab_size)
     processor, model = build_processor(tok, spec), build_model(spec, tok)
     examples = pretraining_examples(CLASSES, p.examples, p.seed, spec.image_size)
+    monkeypatch.setenv(numerics.THREADS_VAR, "1")
+    numerics.configure_torch()
     vision = pretrain_vision(model, processor, examples, CLASSES, p)
     run = pretrain(model, processor, examples, p, progress=False)
+    # the pinned thread count survives pretraining (parallel sums split work by thread count)
+    assert torch.get_num_threads() == 1
     assert len(vision["history"]) == 2 and run["tokens"] > 0 and run["history"]
     save_checkpoint(model, processor, tmp_path / "base")
     loaded, _ = load(tmp_path / "base")

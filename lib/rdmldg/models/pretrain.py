@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 
@@ -64,7 +63,6 @@ def pretrain(model, processor, examples: list[Example], p: PretrainParams, progr
     import torch
     from transformers import Trainer, TrainingArguments
 
-    torch.set_num_threads(os.cpu_count() or 1)
     steps = -(-len(examples) // p.batch_size) * p.epochs
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
