@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rdmldg.provenance import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "pinned": {},
@@ -119,7 +121,7 @@ def main() -> None:
         print(f"  {r['wall_s']:.0f} s; " + ", ".join(f"{g} {group_hash(h)}" for g, h in r["hashes"].items()), flush=True)
     first = results[0]
     stages = list(first["stages"])
-    print(f"\nprofile {args.profile}; CPU: {_cpu()}; {os.cpu_count()} cores\n")
+    print(f"\nprofile {args.profile}; CPU: {cpu_model()}; {os.cpu_count()} cores\n")
     print("| config | wall s | vs first | " + " | ".join(stages) + " | " + " | ".join(RESULTS) + " | files differing from first |")
     print("|---" * (4 + len(stages) + len(RESULTS)) + "|")
     for r in results:
@@ -129,12 +131,6 @@ def main() -> None:
               + " | ".join(f"{r['stages'].get(s, 0):.0f}" for s in stages) + " | "
               + " | ".join(group_hash(r["hashes"][g]) for g in RESULTS) + f" | {shown} |")
 
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

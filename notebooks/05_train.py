@@ -125,5 +125,7 @@ S.write_metrics({
     "method": method, "runs": results,
     "mean_val_accuracy": float(pd.DataFrame(results).T["val_accuracy"].mean()),
     "challenge1": {f"{p}_{w}": v for (p, w), v in summary.to_dict("index").items()},
-    "sarr_rounds": stages.drop(columns=["sarr_reasons"]).to_dict("records") if M.sarr else [],
+    "sarr_rounds": stages.drop(columns=["sarr_reasons", "tokens"]).to_dict("records") if M.sarr else [],
 })
+S.write_run_info({"steps": int(stages["steps"].sum()), "tokens": int(stages["tokens"].sum()),
+                  "images_per_epoch": sum(r["train_images"] for r in results.values())}, name=f"train-{method}")

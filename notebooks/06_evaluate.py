@@ -61,7 +61,8 @@ for stale in [d for d in (*out_dir.glob("*"), *db_dir.glob("*")) if d.is_dir()]:
     if stale.name not in {r.name for r in runs}:
         shutil.rmtree(stale)  # a run the params no longer ask for
 print(f"{len(runs)} models × {len(domains)} environments × (in, out); "
-      f"q_cls on {P.eval.images_per_split or 'all'} images per split, q_reason on {P.eval.chain_images_per_split}")
+      f"q_cls on {P.eval.test_images_per_domain or 'every'} test image(s) per held-out domain and "
+      f"{P.eval.images_per_split or 'all'} per other split, q_reason on {P.eval.chain_images_per_split or 'all'}")
 display(S.provenance_table())
 
 # %% [markdown]
@@ -74,7 +75,8 @@ inputs = train_run.inputs_digest(S.root)
 tables, preds, probes, records, n_reused = [], [], [], {}, 0
 for run in tqdm(runs, desc="evaluate", mininterval=5):
     split_col = split_column(run.trial)
-    rows = evaluation_rows(manifest, split_col, P.eval, P.study.seed)
+    heldouts = P.heldout_domains() if run.heldout == "all" else [run.heldout]
+    rows = evaluation_rows(manifest, split_col, P.eval, P.study.seed, test_domains=heldouts)
     current = wear(run)
     fold = P.heldout_domains()[0] if run.heldout == "all" else run.heldout
     key = train_run.fingerprint(run.digest(), run.trial, fold, P.eval.model_dump(), P.study.seed, inputs)
@@ -94,7 +96,6 @@ for run in tqdm(runs, desc="evaluate", mininterval=5):
     if run.folder is not None:
         stage_no, step = run.selected()
         hparams = P.train.model_dump()
-    heldouts = P.heldout_domains() if run.heldout == "all" else [run.heldout]
     records[run.name] = [domainbed.record(run.method, info["dataset"], env_of[h], run.trial, step, accs, len(domains),
                                           hparams, run=run.name, selected_stage=stage_no) for h in heldouts]
     domainbed.write_results(db_dir / run.name, records[run.name])
@@ -150,7 +151,8 @@ display(tables.pivot_table(index=["method", "readout"], columns=["domain", "spli
 heldout_mean = test.groupby(["method", "readout"], sort=False)["accuracy"].mean().unstack()
 S.write_metrics({
     "runs": len(runs),
-    "images_per_model": int(len(preds) / len(runs)),
+    "images_evaluated": len(preds),  # q_cls, both readouts, summed over the models
+    "chains_generated": int(preds["chain"].sum()),  # q_reason
     "heldout_accuracy": heldout_mean.to_dict("index"),
     "parse_failure_rate": fails.to_dict("index"),
 })

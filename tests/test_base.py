@@ -68,12 +68,16 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
     tok = train_tokenizer(tokenizer_corpus(CLASSES, []), p.vocab_size)
     processor, model = build_processor(tok, spec), build_model(spec, tok)
     examples = pretraining_examples(CLASSES, p.examples, p.seed, spec.image_size)
+    threads = torch.get_num_threads()
     monkeypatch.setenv(numerics.THREADS_VAR, "1")
     numerics.configure_torch()
-    vision = pretrain_vision(model, processor, examples, CLASSES, p)
-    run = pretrain(model, processor, examples, p, progress=False)
-    # the pinned thread count survives pretraining (parallel sums split work by thread count)
-    assert torch.get_num_threads() == 1
+    try:
+        vision = pretrain_vision(model, processor, examples, CLASSES, p)
+        run = pretrain(model, processor, examples, p, progress=False)
+        # the pinned thread count survives pretraining (parallel sums split work by thread count)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)  # the rest of the suite keeps its threads
     assert len(vision["history"]) == 2 and run["tokens"] > 0 and run["history"]
     save_checkpoint(model, processor, tmp_path / "base")
     loaded, _ = load(tmp_path / "base")

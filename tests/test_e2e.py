@@ -77,6 +77,24 @@ def test_repro_writes_data_reports_and_index(study):
     for method in ("zeroshot", "label", "reasoning", "mtct", "sarr", "rdmldg"):
         avg = analysis["lodo"]["loglik"][method]["Avg"]
         assert 0 <= avg <= 100 and f"<th>{method}</th>" in index and f"<b>{avg:.1f}</b>" in index, method
+    # paired comparisons on the whole (smoke-capped) test set, with their verdicts on the front page
+    assert analysis["test_images_per_domain"] == {d: 8 for d in ("cartoon", "painting", "photo", "sketch")}
+    avg_rows = [r for r in analysis["paired"] if r["domain"] == "Avg"]
+    assert [(r["a"], r["b"]) for r in avg_rows][:2] == [("label", "zeroshot"), ("reasoning", "zeroshot")]
+    for r in avg_rows:
+        assert r["ci_low"] <= r["difference"] <= r["ci_high"] and r["verdict"] in index
+    assert {r["key"] for r in analysis["instrument"]} >= {"zeroshot_avg", "label_lift", "avg_binomial_se_max"}
+    assert "Is the instrument working?" in index
+
+
+def test_budget_reads_the_finished_study(study):
+    dest, env, _ = study
+    out = _sh(dest, sys.executable, str(REPO / "benchmarks" / "budget.py"), "--root", str(dest), env=env)
+    assert "| train method-label |" in out and "| evaluate |" in out and "| **all stages** |" in out
+    assert "GFLOP/s (1024³)" in out and " chains |" in out
+    for stage in ("base", "train/method-label", "evaluate"):
+        assert json.loads((dest / "reports" / "runinfo" / "stages" / f"{stage}.json").read_text())["seconds"] > 0
+    assert json.loads((dest / "reports" / "runinfo" / "train-label.json").read_text())["tokens"] > 0
 
 
 def test_domainbed_records_cover_every_run_and_environment(study):
@@ -113,7 +131,7 @@ def test_metrics_and_params_diff(study):
     assert '"mean_val_accuracy":' in flat and '"challenge1":' in flat
     assert '"heldout_accuracy":' in flat and '"invariance_mmd2":' in flat and '"headline":' in flat
     diff = _sh(dest, sys.executable, "-m", "dvc", "params", "diff", env=env)
-    assert "data.synthetic.images_per_class" in diff and "40" in diff and "6" in diff
+    assert "data.synthetic.images_per_class" in diff and "48" in diff and "6" in diff
 
 
 def test_second_repro_is_a_noop(study):

@@ -47,6 +47,19 @@ def test_evaluation_rows_sample_each_split_and_mark_the_chain_subsample(tmp_path
     assert len(everything) == len(m) and everything["chain"].all()
 
 
+def test_the_held_out_domains_in_split_is_read_whole(tmp_path):
+    m = _manifest(tmp_path)
+    p = EvalParams(images_per_split=2, chain_images_per_split=1)  # test_images_per_domain: null, every test image
+    test_domain = m.loc[m["env"] == 1, "domain"].iloc[0]
+    rows = evaluate.evaluation_rows(m, "split_t0", p, seed=0, test_domains=[test_domain])
+    counts = rows.groupby(["env", "split"]).size().to_dict()
+    n_test = int(((m["env"] == 1) & (m["split_t0"] == "in")).sum())
+    assert counts == {(0, "in"): 2, (0, "out"): 2, (1, "in"): n_test, (1, "out"): 2} and n_test > 2
+    capped = evaluate.evaluation_rows(m, "split_t0", EvalParams(images_per_split=2, test_images_per_domain=3), 0,
+                                      test_domains=[test_domain])
+    assert capped.groupby(["env", "split"]).size()[(1, "in")] == 3
+
+
 def test_reason_prediction_needs_a_conclusion():
     chain = format_chain(summary="s", caption="a ball", reasoning="round", reflection="ok", conclusion="star")
     assert evaluate.reason_prediction(chain, CLASSES) == "star"

@@ -23,6 +23,18 @@ def checkpoint(request, tmp_path_factory):
     return request.param, save_checkpoint(model, processor, tmp_path_factory.mktemp(request.param) / "ckpt")
 
 
+def test_saved_weights_keep_the_umask_mode(checkpoint):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    _, path = checkpoint
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in path.iterdir() if f.is_file()}
+    assert any(n.endswith(".safetensors") for n in modes)  # safetensors itself writes 0600
+    assert set(modes.values()) == {0o666 & ~mask}, modes
+
+
 def _batch(processor):
     return Collator(processor)([single(Image.new("RGB", (40, 30), (200, 10, 10)), "what is this", "ball"),
                                 single(Image.new("RGB", (30, 44), (10, 10, 200)), "what is it", "star")])

@@ -88,7 +88,7 @@ def test_wrong_type_is_rejected_not_coerced(project):
 
 
 def test_negative_size_is_rejected(project):
-    _edit(project, "data", "images_per_class: 40", "images_per_class: -5")
+    _edit(project, "data", "images_per_class: 48", "images_per_class: -5")
     assert "data.synthetic.images_per_class (got -5)" in _error(project)
 
 

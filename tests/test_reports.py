@@ -30,11 +30,16 @@ def _analysis_metrics() -> dict:
     row = {"cartoon": 31.25, "cartoon se": 1.5, "photo": 47.5, "photo se": 0.0, "Avg": 39.375}
     return {"domains": ["cartoon", "photo"], "dataset": "SyntheticWorld", "trial_seeds": 3, "chance": 0.125,
             "lodo": {r: {"zeroshot": row, "rdmldg": {**row, "Avg": 41.8}} for r in ("loglik", "generate", "reason")},
-            "headline": {"best_method": "rdmldg", "best_avg": 41.8, "zeroshot_avg": 39.375, "rdmldg_minus_label": 2.5},
+            "headline": {"best_method": "rdmldg", "best_avg": 41.8, "zeroshot_avg": 39.375},
             "challenge2": {"skipped": None, "self_correct": 50, "teacher": {"target_gain_points": 1.25},
                            "self": {"target_gain_points": 9.75}, "top_token_overlap": 0.4},
             "invariance_mmd2": {"chain text": 0.0123, "image": 0.0456}, "mapping_gap_mean": 0.333,
-            "methods": ["zeroshot", "rdmldg"], "test_images_per_domain": 64, "cell_binomial_se": 5.25}
+            "methods": ["zeroshot", "rdmldg"], "test_images_per_domain": {"cartoon": 307, "photo": 306},
+            "binomial_se": {"zeroshot": {"Avg": 1.375}, "rdmldg": {"Avg": 1.25}}, "paired_confidence": 0.95,
+            "instrument": [{"what": "zero-shot held-out Avg (%)", "value": 39.375, "target": "35–75", "met": True},
+                           {"what": "label SFT − zero-shot", "value": None, "target": "≥ 15", "met": None}],
+            "paired": [{"domain": "cartoon", "significant": True, "verdict": "rdmldg − zeroshot = +9.0 points [+1.0, +17.0]: significant"},
+                       {"domain": "Avg", "significant": False, "verdict": "rdmldg − zeroshot = +2.4 points [−1.0, +5.8]: not significant"}]}
 
 
 def test_front_page_shows_the_headline_from_the_analysis_metrics(project):
@@ -47,6 +52,8 @@ def test_front_page_shows_the_headline_from_the_analysis_metrics(project):
     text = build_index(project).read_text()
     assert "31.2 ± 1.5" in text and "<b>41.8</b>" in text and "mean over 3 trial seed(s)" in text
     assert "+9.8 with the model's own" in text and "chain text 0.012" in text and "33.3 points" in text
-    assert "RD-MLDG minus label SFT: +2.5 points" in text and "http" not in text
-    assert "64 test images" in text and "5.2 points" in text
+    assert "rdmldg − zeroshot = +2.4 points [−1.0, +5.8]: not significant" in text and "http" not in text
+    assert "+9.0 points" not in text  # the front page states the Avg verdicts; per-domain ones are in the report
+    assert "<td>39.4</td><td>35–75</td><td>met</td>" in text and "<td>X</td><td>≥ 15</td><td>not measured</td>" in text
+    assert "cartoon 307, photo 306" in text and "Avg 1.2–1.4 points" in text and "95 %" in text
     assert text.index("<th>zeroshot</th>") < text.index("<th>rdmldg</th>")  # the study's order

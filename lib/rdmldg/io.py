@@ -41,6 +41,14 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return path
 
 
+def ordinary_modes(folder: Path) -> None:
+    """Give the files directly in `folder` the mode an ordinary write would (0666 less the
+    umask): safetensors writes its files 0600, which keeps them from a shared group."""
+    for f in Path(folder).iterdir():
+        if f.is_file() and not f.is_symlink():
+            f.chmod(0o666 & ~_umask())
+
+
 def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     """One JSON object per line, keys sorted, written atomically."""
     return atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows))

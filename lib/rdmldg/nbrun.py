@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import logging
 import os
 import re
@@ -234,8 +235,21 @@ def run(notebook: Path, coords: dict, root: Path, reports: Path | None = None) -
         if ipynb.exists():
             render_html(ipynb, html, title=html.stem if not coords else f"{stage_name(notebook)} {html.stem}")
             log.info("report: %s", html.relative_to(root) if html.is_relative_to(root) else html)
-    log.info("%s %s in %.1f s", notebook.name, "failed" if status else "ran", time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    log.info("%s %s in %.1f s", notebook.name, "failed" if status else "ran", seconds)
+    if status == 0:
+        record_seconds(reports, html, stage_name(notebook), coords, seconds)
     return status
+
+
+def record_seconds(reports: Path, html: Path, stage: str, coords: dict, seconds: float) -> Path:
+    """reports/runinfo/stages/<as the report>.json: the stage's wall time, notebook start-up
+    included (what `benchmarks/budget.py` adds up). Not a DVC output: timings are not results."""
+    out = reports / "runinfo" / "stages" / html.relative_to(reports).with_suffix(".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"stage": stage, "coordinates": coords, "seconds": round(seconds, 1)}, sort_keys=True)
+                   + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

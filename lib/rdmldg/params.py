@@ -66,7 +66,9 @@ class SyntheticParams(_Strict):
     classes: list[Literal[SYNTHETIC_CLASSES]] = Field(
         list(SYNTHETIC_CLASSES), min_length=2, description="shape-defined object classes"
     )
-    images_per_class: int = Field(40, gt=0, description="images per domain and class")
+    images_per_class: int = Field(
+        48, gt=0, description="images per domain and class (48: about 307 test images per held-out domain, so a "
+        "method's Avg has a binomial SE of at most about 1.43 points)")
     image_size: int = Field(64, ge=16, le=512, description="side of the square images, pixels")
     spurious_attribute: Literal["colour", "background"] = Field(
         "colour", description="nuisance attribute tied to the class in spurious_domains"
@@ -295,6 +297,9 @@ class AnalysisParams(_Strict):
     top_tokens: int = Field(15, gt=0, description="Challenge 2: entropy-reduction tokens compared (paper: 15)")
     min_token_count: int = Field(3, gt=0, description="Challenge 2: occurrences a token needs to be ranked")
     mmd_images_per_domain: int = Field(48, gt=1, description="domain invariance: images (and chains) per domain")
+    bootstrap_samples: int = Field(
+        2000, ge=100, description="paired comparisons: bootstrap replicates (over trial seeds, then test images)")
+    confidence: float = Field(0.95, gt=0, lt=1, description="paired comparisons: level of the confidence intervals")
 
 
 class EvalParams(_Strict):
@@ -305,6 +310,9 @@ class EvalParams(_Strict):
     images_per_split: int | None = Field(
         64, gt=0, description="evaluate stage: images per environment and split read with q_cls (a seeded sample); "
         "null: all")
+    test_images_per_domain: int | None = Field(
+        None, gt=0, description="evaluate stage: images of the held-out domain's in split (the test set) read with "
+        "q_cls; null: all, so every method is compared on the whole test set")
     chain_images_per_split: int | None = Field(
         12, ge=0, description="evaluate stage: of those, images that also get a q_reason chain; null: all")
     zeroshot: ZeroShotParams = ZeroShotParams()

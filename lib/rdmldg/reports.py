@@ -113,11 +113,16 @@ def _headline(root: Path) -> str:
         f"<b>{html.escape(h['best_method'])}</b> at {h['best_avg']:.1f} % (chance {100 * a['chance']:.1f} %).",
     ]
     if a.get("test_images_per_domain"):
-        findings.append(f"Each cell rests on {a['test_images_per_domain']} test images per held-out domain and trial: "
-                        f"a binomial standard error of about {a['cell_binomial_se']:.1f} points per cell, so "
-                        f"differences smaller than about twice that are noise.")
-    if h.get("rdmldg_minus_label") is not None:
-        findings.append(f"RD-MLDG minus label SFT: {h['rdmldg_minus_label']:+.1f} points (Avg).")
+        sizes = ", ".join(f"{html.escape(d)} {n}" for d, n in a["test_images_per_domain"].items())
+        se = [v["Avg"] for v in a.get("binomial_se", {}).values()]
+        findings.append(f"Test images per held-out domain and trial seed: {sizes}; binomial standard error of a "
+                        f"method's Avg {min(se):.1f}–{max(se):.1f} points." if se else f"Test images: {sizes}.")
+    verdicts = [r for r in a.get("paired", []) if r["domain"] == "Avg"]
+    if verdicts:
+        findings.append(f"Paired differences on the same test images (Avg, {100 * a['paired_confidence']:.0f} % "
+                        "bootstrap interval over trial seeds and images):<ul>"
+                        + "".join(f"<li>{'<b>' if r['significant'] else ''}{html.escape(r['verdict'])}"
+                                  f"{'</b>' if r['significant'] else ''}</li>" for r in verdicts) + "</ul>")
     if c2.get("skipped"):
         findings.append(f"Challenge 2 not run: {html.escape(c2['skipped'])}.")
     elif "teacher" in c2:
@@ -139,7 +144,20 @@ def _headline(root: Path) -> str:
             f"readout q_cls log-likelihood (generation and CONCLUSION-of-chain averages beside).</p>{table}"
             + ("<img src='figures/lodo.png' alt='leave-one-domain-out accuracy by method' style='max-width:100%'>"
                if (paths.reports_dir(root) / "figures" / "lodo.png").exists() else "")
-            + "<h2>What the run shows</h2><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>")
+            + "<h2>What the run shows</h2><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>"
+            + _instrument(a.get("instrument")))
+
+
+def _instrument(rows: list[dict] | None) -> str:
+    """The analysis stage's check of the miniature's design targets, as a table."""
+    if not rows:
+        return ""
+    mark = {True: "met", False: "<b>not met</b>", None: "not measured"}
+    body = "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{_cell(r['value'])}</td>"
+                   f"<td>{html.escape(r['target'])}</td><td>{mark[r['met']]}</td></tr>" for r in rows)
+    return ("<h2>Is the instrument working?</h2><p class='muted'>The comparisons above mean something only if the "
+            "base suffers the shift, fine-tuning moves it, SARR has chains to keep and the test sets resolve a few "
+            "points.</p><table><tr><th>measured</th><th>value</th><th>target</th><th></th></tr>" + body + "</table>")
 
 
 def _profile(root: Path) -> str:

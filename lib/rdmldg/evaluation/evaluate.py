@@ -5,8 +5,11 @@
 * `reason`  — q_reason, greedy chain; the class named inside its CONCLUSION (a chain without
   a CONCLUSION, or one naming no single class, is a parse failure and counts as wrong).
 
-Chains are long to generate, so `reason` runs on a seeded subsample of each split
-(`eval.chain_images_per_split`); the two q_cls readouts run on `eval.images_per_split`.
+The test set — the held-out domain's `in` split — is read whole by the two q_cls readouts
+(`eval.test_images_per_domain`: null), so every method is compared on the same, complete test
+images; the other splits, which only model selection and the records' source accuracies
+read, on a seeded sample of `eval.images_per_split`. Chains are long to generate, so
+`reason` runs on a seeded subsample of each split (`eval.chain_images_per_split`).
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ def _take(rows: pd.DataFrame, n: int | None, seed: int, *purpose) -> pd.DataFram
     return rows.sample(n, random_state=derive_seed(seed, *purpose) % 2**32).sort_index()
 
 
-def evaluation_rows(manifest: pd.DataFrame, split_col: str, p: EvalParams, seed: int) -> pd.DataFrame:
+def evaluation_rows(manifest: pd.DataFrame, split_col: str, p: EvalParams, seed: int,
+                    test_domains: list[str] = ()) -> pd.DataFrame:
     """The images a model is evaluated on: per environment and split, a seeded sample (the same
-    for every model of a trial seed), with `chain` marking the q_reason subsample."""
+    for every model of a trial seed that holds out the same domains), with `chain` marking the
+    q_reason subsample. The `in` split of each of `test_domains` is the test set: it takes
+    `p.test_images_per_domain` (null: every image) instead of `p.images_per_split`."""
     parts = []
     for (env, split), rows in manifest.groupby(["env", split_col], sort=True):
-        rows = _take(rows, p.images_per_split, seed, "eval", env, split)
+        is_test = split == "in" and rows["domain"].iloc[0] in test_domains
+        rows = _take(rows, p.test_images_per_domain if is_test else p.images_per_split, seed, "eval", env, split)
         chain_ids = set(_take(rows, p.chain_images_per_split, seed, "eval-chain", env, split)["image_id"])
         parts.append(rows.assign(split=split, chain=rows["image_id"].isin(chain_ids)))
     return pd.concat(parts)[["image_id", "domain", "env", "split", "class_name", "path", "chain"]]

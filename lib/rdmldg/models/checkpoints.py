@@ -17,6 +17,8 @@ from pathlib import Path
 
 from transformers.utils import logging as hf_logging
 
+from rdmldg.io import ordinary_modes
+
 hf_logging.disable_progress_bar()  # a bar per weight load floods the reports; loading is instant here
 
 IMAGE_ONLY_FALLBACK = ("InternVLProcessor", "Qwen2VLProcessor", "Qwen2_5_VLProcessor")
@@ -111,6 +113,7 @@ def save_checkpoint(model, processor, path: Path) -> Path:
             json.dumps({"processor_class": type(processor).__name__, **extra}, indent=2) + "\n")
     else:
         processor.save_pretrained(path)
+    ordinary_modes(path)
     return path
 
 

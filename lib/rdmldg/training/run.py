@@ -17,6 +17,7 @@ import torch
 from rdmldg import numerics
 from rdmldg.chains import q_cls
 from rdmldg.evaluation.scoring import accuracy, class_loglik, loglik_predictions
+from rdmldg.io import ordinary_modes
 from rdmldg.methods import Method
 from rdmldg.models.lora import add_lora
 from rdmldg.params import Params
@@ -126,10 +127,11 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
                 trainer.remove_callback(PrinterCallback)  # quiet reports: the curves are plotted instead
             info = train(trainer, p.train.resume)
             model.save_pretrained(folder / "adapter")
+            ordinary_modes(folder / "adapter")
             shutil.rmtree(folder / "trainer", ignore_errors=True)  # checkpoints served their purpose
             if info["resumed_from"]:  # said, not stored: a resumed stage's files equal a clean one's
                 print(f"{folder}: resumed from {Path(info['resumed_from']).name}", flush=True)
-            record.update({"fingerprint": stamp, "steps": info["steps"],
+            record.update({"fingerprint": stamp, "steps": info["steps"], "tokens": info["tokens"],
                            "history": [h for h in info["history"] if "loss" in h],
                            "chains": {it.image_id: it.chain for it in items if it.chain}})
             record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, p.eval.batch_size)
@@ -138,6 +140,7 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
                   f"validation accuracy {record['val_accuracy']:.3f}", flush=True)
         history += [{**h, "stage": stage} for h in record["history"]]
         rows.append({"stage": stage, "val_accuracy": record["val_accuracy"], "steps": record["steps"],
+                     "tokens": record["tokens"],
                      **({f"sarr_{k}": v for k, v in record["sarr"].items() if k != "reasons"} if record["sarr"] else {}),
                      "sarr_reasons": (record["sarr"] or {}).get("reasons")})
     table = pd.DataFrame(rows)

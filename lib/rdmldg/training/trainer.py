@@ -56,7 +56,7 @@ def arguments(out_dir: Path, p: TrainParams, seed: int, n_items: int, progress: 
         lr_scheduler_type="linear", logging_steps=max(1, min(10, steps // 20)), save_strategy="steps",
         save_steps=max(1, steps // 4), save_total_limit=1, seed=seed, data_seed=seed, report_to="none",
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu,
-        activation_checkpointing=gpu, disable_tqdm=not progress,
+        activation_checkpointing=gpu, disable_tqdm=not progress, include_num_input_tokens_seen="non_padding",
     )
 
 
@@ -70,4 +70,8 @@ def train(trainer: Eq1Trainer, resume: str) -> dict:
         raise NonFiniteLoss(f"{len(broken)} trained tensors hold inf/NaN after training (e.g. {broken[0]}) in "
                             f"{out}: nothing of this stage is kept. Fix: lower train.lr (now "
                             f"{trainer.args.learning_rate}) in params/train.yaml")
-    return {"resumed_from": last, "steps": result.global_step, "history": trainer.state.log_history}
+    # wall-clock entries (train_runtime, …_per_second) would make a stage's record differ run to run
+    history = [{k: v for k, v in h.items() if not k.endswith(("_runtime", "_per_second"))}
+               for h in trainer.state.log_history]
+    return {"resumed_from": last, "steps": result.global_step, "tokens": trainer.state.num_input_tokens_seen,
+            "history": history}
