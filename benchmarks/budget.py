@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,9 @@ def stage_seconds(reports: Path) -> list[tuple[str, float]]:
         raise SystemExit(f"no stage timings under {reports / 'runinfo' / 'stages'}: the stages record their "
                          "seconds there as they run: `make study` (or `dvc repro`) in that checkout first")
     rank = {s: i for i, s in enumerate(order)}
-    return [(name, s) for stage, name, s in sorted(rows, key=lambda r: (rank.get(r[0], len(order)), r[1]))]
+    methods = {f"train method-{m}": i for i, m in enumerate(["label", "reasoning", "mtct", "sarr", "rdmldg"])}
+    return [(name, s) for stage, name, s in sorted(rows, key=lambda r: (rank.get(r[0], len(order)),
+                                                                        methods.get(r[1], len(methods)), r[1]))]
 
 
 def base_parameters(root: Path) -> int:
@@ -87,6 +90,18 @@ def matmul_rate(m: int, k: int, n: int, seconds: float = 1.0) -> float:
     return best
 
 
+def native_matmul_rate() -> float:
+    """The 1024³ rate with every library on its own fastest path (the pins off), measured in a
+    fresh interpreter because MKL reads its branch setting once, when it loads."""
+    env = {k: v for k, v in os.environ.items() if k not in numerics.pins()}
+    env[numerics.MODE_VAR] = "native"
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'benchmarks')!r}); sys.path.insert(0, {str(REPO / 'lib')!r}); "
+            "from rdmldg import numerics; numerics.apply(); import torch; numerics.configure_torch(); "
+            "import budget; print(budget.matmul_rate(1024, 1024, 1024))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=REPO, help="checkout holding a finished study")
@@ -105,6 +120,7 @@ def main() -> None:
     hidden = config["text_config"]["hidden_size"]
     big = matmul_rate(1024, 1024, 1024)
     own = matmul_rate(16 * 120, hidden, config["text_config"]["intermediate_size"])  # a training batch's MLP
+    native = native_matmul_rate()
     run_info = {f.stem: json.loads(f.read_text()) for f in (reports / "runinfo").glob("*.json")}
     evaluate = json.loads((reports / "metrics" / "evaluate.json").read_text()) if (
         reports / "metrics" / "evaluate.json").exists() else {}
@@ -112,7 +128,8 @@ def main() -> None:
     print(f"{root}\nCPU: {cpu_model()}; {torch.get_num_threads()} thread(s); numerics {mode}; "
           f"base model {n_params / 1e6:.2f} M parameters\n"
           f"measured fp32 matmul: {big / 1e9:.0f} GFLOP/s (1024³), {own / 1e9:.0f} GFLOP/s "
-          f"(1920×{hidden}·{hidden}×{config['text_config']['intermediate_size']}, the model's own MLP shape)\n")
+          f"(1920×{hidden}·{hidden}×{config['text_config']['intermediate_size']}, the model's own MLP shape); "
+          f"{native / 1e9:.0f} GFLOP/s (1024³) with the pins off\n")
     budget = 60 * args.budget_min
     print("| stage | seconds | share of budget | share of run | tokens trained | images evaluated "
           "| achieved GFLOP/s | of 1024³ rate |")
