@@ -141,9 +141,8 @@ for _, row in diffs[diffs["domain"] == paired.AVG].iterrows():
 fig, ax = plt.subplots(figsize=(8, 0.45 * len(pairs) + 1.2))
 avg = diffs[diffs["domain"] == paired.AVG].reset_index(drop=True)
 ax.errorbar(avg["difference"], range(len(avg)), xerr=[avg["difference"] - avg["ci_low"], avg["ci_high"] - avg["difference"]],
-            fmt="o", color="k", capsize=3)
-for i, r in avg.iterrows():
-    ax.plot(r["difference"], i, "o", color="tab:red" if r["significant"] else "tab:grey")
+            fmt="none", ecolor="k", capsize=3)
+ax.scatter(avg["difference"], range(len(avg)), c=["tab:red" if x else "tab:grey" for x in avg["significant"]], zorder=3)
 ax.axvline(0, c="grey", ls="--", lw=1)
 ax.set_yticks(range(len(avg)), [f"{a} − {b}" for a, b in zip(avg["a"], avg["b"])])
 ax.invert_yaxis()
