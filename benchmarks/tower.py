@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
 from rdmldg import numerics
-from rdmldg.analysis.probe import linear_probe
+from rdmldg.analysis.probe import linear_probe, vision_features
 from rdmldg.data.world import PALETTE, image_rng, render, sample_attributes, shape_masks
 from rdmldg.models.corpus import render_neutral
 from rdmldg.params import SyntheticParams
@@ -94,8 +95,6 @@ RENDERERS = {"neutral": render_neutral, "generic": render_generic}
 
 def world(p: SyntheticParams):
     """(images, labels, domains, is_in) of the whole world, 80/20 in/out by index."""
-    from PIL import Image
-
     images, labels, domains, is_in = [], [], [], []
     for d in p.domains:
         for k, c in enumerate(p.classes):
@@ -127,7 +126,6 @@ def main() -> None:
     proc = SiglipImageProcessorPil(size={"height": args.image_size, "width": args.image_size})
     pix = lambda ims: torch.cat([proc(ims[i:i + 256], return_tensors="pt")["pixel_values"] for i in range(0, len(ims), 256)])
     images, y, dom, is_in = world(p)
-    X_world = pix(images)
     for style in args.style:
         rng = np.random.default_rng([10_000, 0])
         corpus_labels = np.arange(args.examples) % len(p.classes)
@@ -153,10 +151,9 @@ def main() -> None:
                 loss.backward(); opt.step(); opt.zero_grad()
         train_s = time.perf_counter() - t0
         tower.eval()
+        F = vision_features(tower, SimpleNamespace(image_processor=proc), images)  # the probe stage's readout
         with torch.inference_mode():
-            F = torch.cat([tower(pixel_values=X_world[i:i + 256]).last_hidden_state.mean(1) for i in range(0, len(X_world), 256)])
-            pred = head(F).argmax(-1).numpy()
-        F = F.numpy()
+            pred = head(torch.from_numpy(F)).argmax(-1).numpy()
         row = {"style": style, "render_s": round(render_s, 1), "train_s": round(train_s, 1), "final_loss": round(loss.item(), 3)}
         for d in p.domains:
             row[f"head {d}"] = round(100 * float((pred[dom == d] == y[dom == d]).mean()), 1)
