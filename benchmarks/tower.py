@@ -23,74 +23,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from rdmldg import numerics
 from rdmldg.analysis.probe import linear_probe, vision_features
-from rdmldg.data.world import PALETTE, image_rng, render, sample_attributes, shape_masks
-from rdmldg.models.corpus import render_neutral
+from rdmldg.data.world import image_rng, render, sample_attributes
+from rdmldg.models.corpus import RENDERERS
 from rdmldg.params import SyntheticParams
-
-
-def _pattern(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A random H×W×3 surface in [0, 1]: flat, a two-colour gradient, waves, a checkerboard
-    or smooth noise, in colours of its own (not the world's palette)."""
-    a, b = rng.random(3), rng.random(3)
-    y, x = np.mgrid[0:size, 0:size] / size
-    kind = rng.integers(5)
-    if kind == 0:
-        t = np.zeros((size, size))
-    elif kind == 1:
-        th = rng.uniform(0, 2 * np.pi)
-        t = (x * np.cos(th) + y * np.sin(th)); t = (t - t.min()) / (np.ptp(t) + 1e-9)
-    elif kind == 2:
-        th, f = rng.uniform(0, np.pi), rng.uniform(2, 8)
-        t = (np.sin(2 * np.pi * f * (x * np.cos(th) + y * np.sin(th))) + 1) / 2
-    elif kind == 3:
-        f = int(rng.integers(2, 9))
-        t = ((np.floor(x * f) + np.floor(y * f)) % 2).astype(np.float64)
-    else:
-        g = int(rng.integers(3, 12))
-        t = np.asarray(Image.fromarray((rng.random((g, g)) * 255).astype(np.uint8)).resize(
-            (size, size), Image.BICUBIC), np.float64) / 255
-    return a * (1 - t[..., None]) + b * t[..., None]
-
-
-def render_generic(cls: str, rng: np.random.Generator, size: int) -> tuple[Image.Image, str]:
-    """(image, colour name): the class's shape in a randomly drawn generic style — a filled,
-    patterned or outlined object on a random surface, then blur, noise and a colour remap.
-
-    Real MLLM vision towers have seen every kind of image; a tower that has seen only one
-    style learns that style, not the shape. None of these draws is one of the benchmark's
-    renderers (no shading and highlight, brush streaks, inked two-tone fill or pencil
-    hatching): the shift to every benchmark domain stays a shift."""
-    colour = list(PALETTE)[rng.integers(len(PALETTE))]
-    attrs = {"dx": rng.uniform(-0.15, 0.15), "dy": rng.uniform(-0.15, 0.15), "scale": rng.uniform(0.45, 0.9),
-             "rotation": rng.uniform(-40, 40)}
-    outline_px = rng.uniform(0.8, max(1.0, size / 12))
-    alpha, band = shape_masks(cls, attrs, size, outline_px)
-    ground = _pattern(rng, size)
-    surface = np.asarray(PALETTE[colour], np.float64) / 255 * np.ones((size, size, 3)) if rng.random() < 0.5 \
-        else _pattern(rng, size)
-    if np.linalg.norm(surface.mean((0, 1)) - ground.mean((0, 1))) < 0.35:  # keep the object visible
-        surface = 1 - surface
-    mode = rng.integers(3)  # 0 filled, 1 outline only, 2 filled with an outline
-    img = ground * (1 - alpha[..., None]) + surface * alpha[..., None] if mode != 1 else ground.copy()
-    if mode:
-        ink = np.clip(band * 1.5, 0, 1)[..., None]
-        img = img * (1 - ink) + (rng.random(3) if mode == 2 else surface) * ink
-    if rng.random() < 0.3:
-        img = np.asarray(Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * size / 32)), np.float64) / 255
-    img = img + rng.normal(0, rng.choice([0.0, 0.03, 0.08]), img.shape)
-    if rng.random() < 0.2:
-        img = np.repeat(img.mean(-1, keepdims=True), 3, -1)
-    elif rng.random() < 0.2:
-        img = 1 - img
-    return Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)), colour
-
-
-RENDERERS = {"neutral": render_neutral, "generic": render_generic}
 
 
 def world(p: SyntheticParams):

@@ -18,11 +18,13 @@
 #
 # By default the pipeline builds its own MLLM offline — LLaVA architecture (SigLIP-style
 # vision tower, projector, Qwen2-style decoder), a BPE tokenizer trained here — and
-# pretrains it on a corpus disjoint from the benchmark: neutral renderings (flat
-# silhouettes on white) with captions, short answers, few-shot sequences and chains in a
-# *plain* style of its own. Pretraining has two phases: the vision tower alone learns the
-# neutral classes (as a SigLIP/CLIP tower is pretrained before a LLaVA model is assembled),
-# then the whole model learns the tasks. A real profile instead records a local checkpoint
+# pretrains it on corpora disjoint from the benchmark, in two phases. Phase 1: the vision
+# tower alone learns the classes from images in generic styles of its own — filled,
+# patterned or outlined objects on random surfaces, none of the benchmark's renderers (as a
+# SigLIP/CLIP tower is pretrained on varied images before a LLaVA model is assembled).
+# Phase 2: on the frozen tower, the projector and decoder learn the tasks — captions, short
+# answers, few-shot sequences and chains in a *plain* style of its own — on neutral
+# renderings (flat silhouettes on white). A real profile instead records a local checkpoint
 # by path, config and content hash.
 
 # %% tags=["parameters"]
@@ -62,7 +64,7 @@ if P.source == "embedded":
     from rdmldg.data import read_prepared
     from rdmldg.models.base import base_dir
     from rdmldg.models.checkpoints import save_checkpoint
-    from rdmldg.models.corpus import pretraining_examples
+    from rdmldg.models.corpus import pretraining_examples, vision_corpus
     from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
     from rdmldg.models.lora import trainable_report
     from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus
@@ -79,7 +81,7 @@ if P.source == "embedded":
     display(trainable_report(model)[["total"]])
 
 # %% [markdown]
-# ## The pretraining corpus (neutral style, disjoint from the benchmark)
+# ## Phase 2's corpus (neutral style, disjoint from the benchmark)
 
 # %%
 if P.source == "embedded":
@@ -92,11 +94,18 @@ if P.source == "embedded":
         ax.set_title(f"{ex.meta['task']}\n{ex.target[:28]}", fontsize=8)
 
 # %% [markdown]
-# ## Phase 1: the vision tower alone; phase 2: the whole model
+# ## Phase 1: the vision tower alone, on its own corpus; phase 2: the whole model
 
 # %%
 if P.source == "embedded":
-    vision = pretrain_vision(model, processor, examples, classes, P.pretrain)
+    vision_images, vision_labels = vision_corpus(classes, P.pretrain.vision_examples, P.pretrain.seed, spec.image_size,
+                                                 P.pretrain.vision_corpus)
+    fig, axes = plt.subplots(1, 8, figsize=(13, 1.9))
+    for ax, img, k in zip(axes, vision_images, vision_labels):
+        ax.imshow(img); ax.set_xticks([]); ax.set_yticks([]); ax.set_title(classes[k], fontsize=8)
+    fig.suptitle(f"phase 1: {len(vision_images)} {P.pretrain.vision_corpus} images", fontsize=9)
+    plt.show()
+    vision = pretrain_vision(model, processor, vision_images, vision_labels, len(classes), P.pretrain)
     print(f"phase 1: {vision['seconds']:.1f} s")
     run = pretrain(model, processor, examples, P.pretrain)
     print(f"phase 2: {run['seconds']:.1f} s, {run['tokens']} tokens, {run['tokens_per_s']:.0f} tokens/s")

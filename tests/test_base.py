@@ -10,7 +10,7 @@ import pytest
 from rdmldg.analysis.icl import balanced_shots, ratio_shots
 from rdmldg.analysis.style import style_summary
 from rdmldg.data.world import PALETTE
-from rdmldg.models.corpus import plain_chain, pretraining_examples
+from rdmldg.models.corpus import plain_chain, pretraining_examples, vision_corpus
 from rdmldg.params import PretrainParams
 
 CLASSES = ["ball", "cross", "house", "ring", "star"]
@@ -33,6 +33,19 @@ def test_neutral_style_is_a_silhouette_on_white():
         img = np.asarray(ex.images[-1]).reshape(-1, 3)
         white = (img > 245).all(axis=1).mean()
         assert 0.35 < white < 0.97  # mostly white background, a coloured shape
+
+
+def test_generic_vision_corpus_is_deterministic_balanced_and_not_one_style():
+    images, labels = vision_corpus(CLASSES, 40, 0, 32, "generic")
+    again, _ = vision_corpus(CLASSES, 40, 0, 32, "generic")
+    assert [np.asarray(a).tobytes() for a in images] == [np.asarray(b).tobytes() for b in again]
+    assert np.bincount(labels).tolist() == [8] * 5
+    white = [(np.asarray(im).reshape(-1, 3) > 245).all(axis=1).mean() for im in images]
+    assert np.median(white) < 0.2  # random surfaces, not silhouettes on white
+    spread = np.std([np.asarray(im, np.float64).mean((0, 1)) for im in images], axis=0)
+    assert (spread > 0.08 * 255).all()  # every channel's mean colour varies across the corpus
+    digits, _ = vision_corpus(["zero", "one", "seven"], 6, 0, 32, "generic")
+    assert len(digits) == 6
 
 
 def test_plain_chains_differ_from_rich_teacher_chains():
@@ -63,17 +76,24 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
     from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
     from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus
 
-    p = PretrainParams(examples=48, epochs=1, vision_epochs=2, batch_size=8, vocab_size=400)
+    p = PretrainParams(examples=48, epochs=1, vision_examples=64, vision_epochs=2, batch_size=8, vocab_size=400)
     spec = PRESETS["smoke"]
     tok = train_tokenizer(tokenizer_corpus(CLASSES, []), p.vocab_size)
     processor, model = build_processor(tok, spec), build_model(spec, tok)
     examples = pretraining_examples(CLASSES, p.examples, p.seed, spec.image_size)
+    images, labels = vision_corpus(CLASSES, p.vision_examples, p.seed, spec.image_size, p.vision_corpus)
     threads = torch.get_num_threads()
     monkeypatch.setenv(numerics.THREADS_VAR, "1")
     numerics.configure_torch()
     try:
-        vision = pretrain_vision(model, processor, examples, CLASSES, p)
+        initial = {n: w.clone() for n, w in model.model.vision_tower.state_dict().items()}
+        vision = pretrain_vision(model, processor, images, labels, len(CLASSES), p)
+        after_phase1 = {n: w.clone() for n, w in model.model.vision_tower.state_dict().items()}
+        assert any(not torch.equal(initial[n], after_phase1[n]) for n in initial)  # phase 1 trains the tower
         run = pretrain(model, processor, examples, p, progress=False)
+        # phase 2 leaves the tower as phase 1 made it (freeze_vision), and unfrozen afterwards
+        assert all(torch.equal(after_phase1[n], w) for n, w in model.model.vision_tower.state_dict().items())
+        assert all(w.requires_grad for w in model.model.vision_tower.parameters())
         # the pinned thread count survives pretraining (parallel sums split work by thread count)
         assert torch.get_num_threads() == 1
     finally:

@@ -253,7 +253,12 @@ class ChainsParams(_Strict):
 # --------------------------------------------------------------------------- model
 class PretrainParams(_Strict):
     examples: int = Field(3000, gt=0, description="neutral-style pretraining examples (captions, answers, chains, few-shot)")
-    vision_epochs: int = Field(8, ge=0, description="phase 1: epochs of the vision tower alone on the neutral classes")
+    vision_corpus: Literal["neutral", "generic"] = Field(
+        "generic", description="phase 1's images: neutral silhouettes, or the classes in generic styles (none of the benchmark's)")
+    vision_examples: int = Field(24000, gt=0, description="phase 1: images of its corpus, each rendered once")
+    vision_epochs: int = Field(10, ge=0, description="phase 1: epochs of the vision tower alone on its corpus")
+    vision_lr: float | None = Field(1e-3, gt=0, description="phase 1: AdamW learning rate; null: lr")
+    freeze_vision: bool = Field(True, description="phase 2 keeps the pretrained tower frozen, as LLaVA's training does")
     epochs: int = Field(4, gt=0, description="phase 2: passes of the whole model over the pretraining examples")
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate (full pretraining from random init)")
     batch_size: int = Field(16, gt=0, description="examples per step")
@@ -346,6 +351,7 @@ class TrainParams(_Strict):
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4; on the CPU model, 1e-3 and above "
                       "already break its generation within a stage)")
     epochs: int = Field(2, gt=0, description="epochs per stage (paper: 3)")
+    warmup: float = Field(0.0, ge=0, lt=1, description="share of each stage's steps spent warming the learning rate up from 0")
     batch_size: int = Field(8, gt=0, description="images per device step")
     grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")

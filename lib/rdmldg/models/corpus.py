@@ -1,8 +1,9 @@
-"""The base model's pretraining corpus: disjoint from the benchmark by construction.
+"""The base model's pretraining corpora: disjoint from the benchmark by construction.
 
-Images are rendered in a *neutral* style that none of the benchmark's domains uses (a flat
-silhouette on white, for shapes; a printed typeface, for digits), from a seed stream of
-their own. Each image carries one task: a caption, a short answer to `q_cls`, an
+Images come from seed streams of their own, in styles none of the benchmark's domains uses.
+Phase 1 (the vision tower alone) reads a corpus of labelled images in the *neutral* style or
+in *generic* styles; phase 2 (the whole model) reads neutral images only (a flat silhouette
+on white, for shapes; a printed typeface, for digits). Each image carries one task: a caption, a short answer to `q_cls`, an
 `Answer Choice:` answer to the zero-shot prompt, a few-shot sequence, or a five-section
 chain in the base model's own *plain* rationale style — short, flat sentences, a different
 vocabulary from the teacher's rich chains. That gap is what Challenge 2 is about.
@@ -11,7 +12,8 @@ vocabulary from the teacher's rich chains. That gap is what Challenge 2 is about
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from scipy import ndimage
 
 from rdmldg.chains import display_name, fewshot_prompt, format_chain, q_choice_list, q_cls, q_reason
 from rdmldg.data.digits import CLASS_NAMES as DIGITS
@@ -28,6 +30,7 @@ PLAIN_EVIDENCE = {
 }
 TASKS = ("caption", "answer", "choice", "reason", "fewshot")
 NEUTRAL_STREAM = 10_000  # seeds apart from every benchmark image's generator
+VISION_STREAM = 10_001  # phase 1's own images, apart from phase 2's
 
 
 def supported(classes: list[str]) -> bool:
@@ -41,15 +44,99 @@ def render_neutral(cls: str, rng: np.random.Generator, size: int) -> tuple[Image
     if cls in SHAPES:
         attrs = {"dx": rng.uniform(-0.1, 0.1), "dy": rng.uniform(-0.1, 0.1), "scale": rng.uniform(0.55, 0.85),
                  "rotation": rng.uniform(-25, 25)}
-        alpha, _ = shape_masks(cls, attrs, size, 1)
-        img = 1 - alpha[..., None] * (1 - rgb)
-        return Image.fromarray((img * 255 + 0.5).astype(np.uint8)), colour
-    digit = str(DIGITS.index(cls))
-    canvas = Image.new("RGB", (size, size), "white")
+        alpha = shape_masks(cls, attrs, size, 1)[0]
+    else:
+        alpha = _glyph(cls, rng, size)
+    img = 1 - alpha[..., None] * (1 - rgb)
+    return Image.fromarray((img * 255 + 0.5).astype(np.uint8)), colour
+
+
+def _glyph(digit_class: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The coverage in [0, 1] of a printed digit, at a random size and offset."""
+    mask = Image.new("L", (size, size), 0)
     font = ImageFont.load_default(size=int(size * rng.uniform(0.6, 0.85)))
     off = (int(size * rng.uniform(0.2, 0.35)), int(size * rng.uniform(-0.05, 0.1)))
-    ImageDraw.Draw(canvas).text(off, digit, fill=tuple(int(v * 255) for v in rgb), font=font)
-    return canvas, colour
+    ImageDraw.Draw(mask).text(off, str(DIGITS.index(digit_class)), fill=255, font=font)
+    return np.asarray(mask, np.float64) / 255
+
+
+def _object_masks(cls: str, rng: np.random.Generator, size: int, outline_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, outline band) of a shape or a digit, placed at random."""
+    if cls in SHAPES:
+        attrs = {"dx": rng.uniform(-0.15, 0.15), "dy": rng.uniform(-0.15, 0.15), "scale": rng.uniform(0.45, 0.9),
+                 "rotation": rng.uniform(-40, 40)}
+        return shape_masks(cls, attrs, size, outline_px)
+    alpha = _glyph(cls, rng, size)
+    k = 2 * max(1, round(outline_px / 2)) + 1
+    return alpha, ndimage.maximum_filter(alpha, k) - ndimage.minimum_filter(alpha, k)
+
+
+def _pattern(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A random H×W×3 surface in [0, 1]: flat, a two-colour gradient, waves, a checkerboard
+    or smooth noise, in colours of its own (not the world's palette)."""
+    a, b = rng.random(3), rng.random(3)
+    y, x = np.mgrid[0:size, 0:size] / size
+    kind = rng.integers(5)
+    if kind == 0:
+        t = np.zeros((size, size))
+    elif kind == 1:
+        th = rng.uniform(0, 2 * np.pi)
+        t = (x * np.cos(th) + y * np.sin(th)); t = (t - t.min()) / (np.ptp(t) + 1e-9)
+    elif kind == 2:
+        th, f = rng.uniform(0, np.pi), rng.uniform(2, 8)
+        t = (np.sin(2 * np.pi * f * (x * np.cos(th) + y * np.sin(th))) + 1) / 2
+    elif kind == 3:
+        f = int(rng.integers(2, 9))
+        t = ((np.floor(x * f) + np.floor(y * f)) % 2).astype(np.float64)
+    else:
+        g = int(rng.integers(3, 12))
+        t = np.asarray(Image.fromarray((rng.random((g, g)) * 255).astype(np.uint8)).resize(
+            (size, size), Image.BICUBIC), np.float64) / 255
+    return a * (1 - t[..., None]) + b * t[..., None]
+
+
+def render_generic(cls: str, rng: np.random.Generator, size: int) -> tuple[Image.Image, str]:
+    """(image, colour name): the class's shape or digit in a randomly drawn generic style — a filled,
+    patterned or outlined object on a random surface, then blur, noise and a colour remap.
+
+    Real MLLM vision towers have seen every kind of image; a tower that has seen only one
+    style learns that style, not the shape. None of these draws is one of the benchmark's
+    renderers (no shading and highlight, brush streaks, inked two-tone fill or pencil
+    hatching): the shift to every benchmark domain stays a shift."""
+    colour = list(PALETTE)[rng.integers(len(PALETTE))]
+    alpha, band = _object_masks(cls, rng, size, rng.uniform(0.8, max(1.0, size / 12)))
+    ground = _pattern(rng, size)
+    surface = np.asarray(PALETTE[colour], np.float64) / 255 * np.ones((size, size, 3)) if rng.random() < 0.5 \
+        else _pattern(rng, size)
+    if np.linalg.norm(surface.mean((0, 1)) - ground.mean((0, 1))) < 0.35:  # keep the object visible
+        surface = 1 - surface
+    mode = rng.integers(3)  # 0 filled, 1 outline only, 2 filled with an outline
+    img = ground * (1 - alpha[..., None]) + surface * alpha[..., None] if mode != 1 else ground.copy()
+    if mode:
+        ink = np.clip(band * 1.5, 0, 1)[..., None]
+        img = img * (1 - ink) + (rng.random(3) if mode == 2 else surface) * ink
+    if rng.random() < 0.3:
+        img = np.asarray(Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * size / 32)), np.float64) / 255
+    img = img + rng.normal(0, rng.choice([0.0, 0.03, 0.08]), img.shape)
+    if rng.random() < 0.2:
+        img = np.repeat(img.mean(-1, keepdims=True), 3, -1)
+    elif rng.random() < 0.2:
+        img = 1 - img
+    return Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)), colour
+
+
+RENDERERS = {"neutral": render_neutral, "generic": render_generic}
+
+
+def vision_corpus(classes: list[str], n: int, seed: int, size: int, style: str) -> tuple[list[Image.Image], np.ndarray]:
+    """Phase 1's (images, class indices): n images, classes balanced, in `style`; deterministic
+    under seed. No text: the tower learns the classes through a throw-away linear head."""
+    if not supported(classes):
+        raise ValueError(f"no pretraining renderings for classes {[c for c in classes if c not in PLAIN_EVIDENCE]}")
+    rng = np.random.default_rng([VISION_STREAM, seed])
+    labels = np.arange(n) % len(classes)
+    return [RENDERERS[style](classes[k], rng, size)[0] for k in labels], labels
 
 
 def plain_chain(cls: str, colour: str) -> str:

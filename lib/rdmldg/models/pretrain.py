@@ -27,21 +27,22 @@ def vision_tower(model):
     return model.model.vision_tower
 
 
-def pretrain_vision(model, processor, examples: list[Example], classes: list[str], p: PretrainParams) -> dict:
-    """Phase 1: the vision tower alone learns the neutral classes through a throw-away linear
-    head on its mean-pooled patches — as a SigLIP/CLIP tower is pretrained before a LLaVA model
-    is assembled. (Learned only through the language model, a ViT this small, from scratch,
-    stays at chance within the budget; see the README's design notes.)"""
+def pretrain_vision(model, processor, images, labels, n_classes: int, p: PretrainParams) -> dict:
+    """Phase 1: the vision tower alone learns the classes of its own corpus (`vision_corpus`)
+    through a throw-away linear head on its mean-pooled patches — as a SigLIP/CLIP tower is
+    pretrained before a LLaVA model is assembled. (Learned only through the language model, a
+    ViT this small, from scratch, stays at chance within the budget; see the README's design
+    notes.)"""
     import torch
 
     torch.manual_seed(p.seed)
     tower = vision_tower(model)
-    images = [ex.images[-1] for ex in examples]
-    labels = torch.tensor([classes.index(ex.meta["label"]) for ex in examples])
-    pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-    head = torch.nn.Linear(tower.config.hidden_size, len(classes))
+    labels = torch.as_tensor(labels)
+    pixels = torch.cat([processor.image_processor(images[i:i + 1024], return_tensors="pt")["pixel_values"]
+                        for i in range(0, len(images), 1024)])
+    head = torch.nn.Linear(tower.config.hidden_size, n_classes)
     params = list(tower.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=p.vision_lr or p.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(p.seed)
     history, start = [], time.perf_counter()
     tower.train()
@@ -64,6 +65,10 @@ def pretrain(model, processor, examples: list[Example], p: PretrainParams, progr
     from transformers import Trainer, TrainingArguments
 
     steps = -(-len(examples) // p.batch_size) * p.epochs
+    # LLaVA trains its projector and language model on a frozen, already pretrained tower:
+    # phase 2's single style would otherwise wash out what phase 1's corpus taught it.
+    tower = vision_tower(model)
+    tower.requires_grad_(not p.freeze_vision)
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=p.batch_size, num_train_epochs=p.epochs,
@@ -76,6 +81,7 @@ def pretrain(model, processor, examples: list[Example], p: PretrainParams, progr
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+    tower.requires_grad_(True)
     tokens = trainer.state.num_input_tokens_seen
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     return {"history": losses, "seconds": seconds, "tokens": int(tokens), "tokens_per_s": tokens / seconds}

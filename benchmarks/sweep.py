@@ -1,0 +1,87 @@
+"""A small DomainBed-style hyperparameter sweep, selected on the source domains' validation split.
+
+Trains one method on every leave-one-domain-out fold of trial seed 0 for each configuration
+and prints the *source-validation* accuracy (the fold's source domains' `out` split) and the
+minutes it took — nothing of the held-out domain, so that nothing can be chosen on it:
+
+    python benchmarks/sweep.py --method label --set lr=5e-4 --set lr=2e-3,warmup=0.1 \\
+        --set images_per_domain=null,lr=1e-3
+
+Each `--set` is one configuration: comma-separated `train.` fields over params/train.yaml
+(`null` for None). Needs `dvc repro base` (data/prepared, data/chains, models/base). Runs
+go to a temporary folder; records (one JSON line per configuration, with its hparams_seed,
+that is its position in the sweep) are appended to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from rdmldg import chain_dataset, methods, numerics
+from rdmldg.data import image_root, read_prepared, split_column
+from rdmldg.models.base import load_base
+from rdmldg.params import METHODS
+from rdmldg.params import load as load_params
+from rdmldg.training import run as train_run
+
+
+def parse_set(text: str) -> dict:
+    out = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)  # null, true/false
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--method", default="label", choices=METHODS)
+    ap.add_argument("--set", action="append", required=True, type=parse_set, help="train.* overrides of one configuration")
+    ap.add_argument("--root", type=Path, default=Path("."))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/sweep.jsonl"))
+    args = ap.parse_args()
+    numerics.configure_torch()
+    base_params = load_params(args.root / "params")
+    manifest, info = read_prepared(args.root / "data" / "prepared")
+    classes, root = info["classes"], image_root(info, args.root)
+    chains = {r["image_id"]: r["text"] for r in chain_dataset.read(args.root / "data" / "chains")[0]}
+    method, trial = methods.get(args.method), base_params.data.trial_seeds[0]
+    for hparams_seed, overrides in enumerate(args.set):
+        train = base_params.train.model_copy(update=overrides)
+        P = base_params.model_copy(update={"train": type(base_params.train).model_validate(train.model_dump())})
+        start, per_fold = time.perf_counter(), {}
+        with tempfile.TemporaryDirectory() as scratch:
+            for heldout in P.heldout_domains():
+                train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_column(trial))
+                base, processor = load_base(args.root, P.model)
+                result = train_run.run(P, method, base, processor, train_items, val_items, classes, heldout,
+                                       Path(scratch) / heldout, key=f"sweep{hparams_seed}", progress=False)
+                stages = result["stages"]
+                per_fold[heldout] = {"source_val": round(float(stages["val_accuracy"].max()), 4),
+                                     "steps": int(stages["steps"].sum()), "train_images": len(train_items),
+                                     "val_images": len(val_items)}
+        record = {"method": args.method, "hparams_seed": hparams_seed, "train": overrides,
+                  "source_val_mean": round(sum(f["source_val"] for f in per_fold.values()) / len(per_fold), 4),
+                  "minutes": round((time.perf_counter() - start) / 60, 2), "folds": per_fold}
+        print(json.dumps(record), flush=True)
+        with args.out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
