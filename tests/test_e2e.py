@@ -97,6 +97,23 @@ def test_budget_reads_the_finished_study(study):
     assert json.loads((dest / "reports" / "runinfo" / "train-label.json").read_text())["tokens"] > 0
 
 
+def test_sweep_reports_source_validation_only(study, tmp_path):
+    dest, env, _ = study
+    records = tmp_path / "sweep.jsonl"
+    _sh(dest, sys.executable, str(REPO / "benchmarks" / "sweep.py"), "--root", str(dest), "--method", "label",
+        "--set", "lr=5e-4", "--set", "lr=1e-3,warmup=0.2,images_per_domain=null", "--out", str(records), env=env)
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [r["hparams_seed"] for r in rows] == [0, 1]
+    assert rows[1]["train"] == {"lr": 1e-3, "warmup": 0.2, "images_per_domain": None}
+    for r in rows:
+        assert set(r["folds"]) == {"cartoon", "painting", "photo", "sketch"}
+        for fold in r["folds"].values():
+            assert set(fold) == {"source_val", "steps", "train_images", "val_images"}  # nothing of the held-out domain
+            assert 0 <= fold["source_val"] <= 1 and fold["steps"] > 0
+    # null takes every source training image: more than the profile's seeded sample
+    assert all(rows[1]["folds"][d]["train_images"] > rows[0]["folds"][d]["train_images"] for d in rows[0]["folds"])
+
+
 def test_domainbed_records_cover_every_run_and_environment(study):
     dest, _, _ = study
     from rdmldg.evaluation import domainbed
