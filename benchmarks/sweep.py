@@ -62,8 +62,8 @@ def main() -> None:
     chains = {r["image_id"]: r["text"] for r in chain_dataset.read(args.root / "data" / "chains")[0]}
     method, trial = methods.get(args.method), base_params.data.trial_seeds[0]
     for hparams_seed, overrides in enumerate(args.set):
-        train = base_params.train.model_copy(update=overrides)
-        P = base_params.model_copy(update={"train": type(base_params.train).model_validate(train.model_dump())})
+        train = type(base_params.train).model_validate({**base_params.train.model_dump(), **overrides})  # checked
+        P = base_params.model_copy(update={"train": train})
         start, per_fold = time.perf_counter(), {}
         with tempfile.TemporaryDirectory() as scratch:
             for heldout in P.heldout_domains():
