@@ -67,7 +67,7 @@ if P.source == "embedded":
     from rdmldg.models.corpus import pretraining_examples, vision_corpus
     from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
     from rdmldg.models.lora import trainable_report
-    from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus
+    from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus, vision_tower
 
     manifest, info = read_prepared(S.root / "data" / "prepared")
     classes = info["classes"]
@@ -105,7 +105,7 @@ if P.source == "embedded":
         ax.imshow(img); ax.set_xticks([]); ax.set_yticks([]); ax.set_title(classes[k], fontsize=8)
     fig.suptitle(f"phase 1: {len(vision_images)} {P.pretrain.vision_corpus} images", fontsize=9)
     plt.show()
-    vision = pretrain_vision(model, processor, vision_images, vision_labels, len(classes), P.pretrain)
+    vision = pretrain_vision(vision_tower(model), processor.image_processor, vision_images, vision_labels, len(classes), P.pretrain)
     print(f"phase 1: {vision['seconds']:.1f} s")
     run = pretrain(model, processor, examples, P.pretrain)
     print(f"phase 2: {run['seconds']:.1f} s, {run['tokens']} tokens, {run['tokens_per_s']:.0f} tokens/s")

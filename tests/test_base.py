@@ -74,7 +74,7 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
     from rdmldg import numerics
     from rdmldg.models.checkpoints import load, save_checkpoint
     from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
-    from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus
+    from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus, vision_tower
 
     p = PretrainParams(examples=48, epochs=1, vision_examples=64, vision_epochs=2, batch_size=8, vocab_size=400)
     spec = PRESETS["smoke"]
@@ -87,7 +87,7 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
     numerics.configure_torch()
     try:
         initial = {n: w.clone() for n, w in model.model.vision_tower.state_dict().items()}
-        vision = pretrain_vision(model, processor, images, labels, len(CLASSES), p)
+        vision = pretrain_vision(vision_tower(model), processor.image_processor, images, labels, len(CLASSES), p)
         after_phase1 = {n: w.clone() for n, w in model.model.vision_tower.state_dict().items()}
         assert any(not torch.equal(initial[n], after_phase1[n]) for n in initial)  # phase 1 trains the tower
         run = pretrain(model, processor, examples, p, progress=False)

@@ -96,3 +96,68 @@ def test_remote_code_stays_off_unless_asked(checkpoint, monkeypatch):
                         lambda *a, **k: seen.append(k["trust_remote_code"]) or original(*a, **k))
     load(checkpoint[1])
     assert seen == [False]
+
+
+def test_the_conv_stem_tower_saves_loads_and_takes_lora_in_its_convolutions(tmp_path):
+    from huggingface_hub.errors import StrictDataclassClassValidationError
+
+    from rdmldg.models.convstem import ConvStemVisionConfig, ConvStemVisionModel
+    from rdmldg.models.embedded import LlavaSpec, build_model, build_processor, train_tokenizer
+
+    spec = LlavaSpec(image_size=32, patch_size=8, stem_channels=(8, 16), vision_hidden=32, vision_layers=1,
+                     vision_heads=2, text_hidden=32, text_layers=1, text_heads=2, text_kv_heads=1)
+    tok = train_tokenizer(architectures.DEFAULT_TEXTS, 320)
+    model, processor = build_model(spec, tok), build_processor(tok, spec)
+    pixels = torch.randn(2, 3, 32, 32)
+    features = model.model.get_image_features(pixel_values=pixels, vision_feature_layer=-1,
+                                              vision_feature_select_strategy="full").pooler_output
+    assert len(features) == 2 and features[0].shape == (spec.image_tokens, spec.text_hidden)  # 16 tokens, as patch 8
+    loaded, _ = load(save_checkpoint(model, processor, tmp_path / "ckpt"))  # through the Auto classes, no remote code
+    assert isinstance(loaded.model.vision_tower, ConvStemVisionModel)
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["vision_config"]["model_type"] == \
+        "rdmldg_convstem_vision"
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in add_lora(loaded).named_modules() if n.endswith("lora_A")}
+    stem = {n for n in adapted if ".stem." in n}
+    assert {s.split("vision_tower.")[1] for s in stem} == {f"embeddings.stem.{i}.conv" for i in range(3)}
+    with pytest.raises(StrictDataclassClassValidationError, match="patch_size 4 does not match"):
+        ConvStemVisionConfig(patch_size=4, stem_channels=[8, 16])
+
+
+def test_token_embeddings_train_the_tied_output_rows_and_survive_save_and_load(tmp_path):
+    """LoRA alone leaves the embedding frozen; with token_embeddings an answer token's logit
+    moves through the tied output layer too, the base weights stay untouched, and the saved
+    adapter reproduces the trained logits."""
+    from rdmldg.models.embedded import LlavaSpec, build_model, build_processor, train_tokenizer
+    from rdmldg.models.lora import load_adapter
+
+    spec = LlavaSpec(image_size=32, patch_size=8, stem_channels=(8, 16), vision_hidden=32, vision_layers=1,
+                     vision_heads=2, text_hidden=32, text_layers=1, text_heads=2, text_kv_heads=1)
+    tok = train_tokenizer(architectures.DEFAULT_TEXTS, 320)
+    processor = build_processor(tok, spec)
+    batch = _batch(processor)
+    plain = add_lora(build_model(spec, tok, seed=0), token_embeddings=False)
+    assert not any(p.requires_grad for n, p in plain.named_parameters() if "embed_tokens" in n)
+    model = build_model(spec, tok, seed=0)
+    assert model.config.text_config.tie_word_embeddings
+    embedding_before = model.get_input_embeddings().weight.detach().clone()
+    wrapped = add_lora(model, token_embeddings=True)
+    assert any(p.requires_grad for n, p in wrapped.named_parameters() if "token_adapter" in n)
+    opt = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=5e-2)
+    loss0 = float(wrapped(**batch).loss)
+    for _ in range(3):
+        wrapped(**batch).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    wrapped.eval()
+    with torch.no_grad():
+        logits = wrapped(**batch).logits
+    assert float(wrapped(**batch).loss) < loss0
+    inner = wrapped.get_base_model()
+    assert type(inner.get_output_embeddings()).__name__ == "TrainableTokensWrapper"  # the tied output follows
+    assert torch.equal(inner.get_input_embeddings().token_adapter.base_layer.weight, embedding_before)
+    wrapped.save_pretrained(tmp_path / "adapter")
+    reloaded = load_adapter(build_model(spec, tok, seed=0), tmp_path / "adapter").eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(**batch).logits, logits, atol=1e-5)

@@ -18,6 +18,7 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from rdmldg.io import ordinary_modes
+from rdmldg.models import convstem  # noqa: F401  (registers the embedded model's tower with the Auto classes)
 
 hf_logging.disable_progress_bar()  # a bar per weight load floods the reports; loading is instant here
 

@@ -1,9 +1,10 @@
 """The embedded MLLM: a LLaVA-architecture model built from transformers configs.
 
-A SigLIP-style vision tower, a two-layer projector and a Qwen2-style decoder, with a
-byte-level BPE tokenizer trained offline and a processor whose chat template marks the
-image. Saved and loaded with save_pretrained / from_pretrained (safetensors), so it travels
-the same Auto-class code path as any real checkpoint.
+A SigLIP-style vision tower (with a convolutional stem, `convstem.py`, unless the spec has
+no stem channels), a two-layer projector and a Qwen2-style decoder, with a byte-level BPE
+tokenizer trained offline and a processor whose chat template marks the image. Saved and
+loaded with save_pretrained / from_pretrained (safetensors), so it travels the same
+Auto-class code path as any real checkpoint.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
 @dataclass(frozen=True)
 class LlavaSpec:
-    """Sizes of the embedded model (vocabulary size comes from the tokenizer)."""
+    """Sizes of the embedded model (vocabulary size comes from the tokenizer). With
+    `stem_channels` the tower patchifies through stride-2 convolutions of those widths
+    (`patch_size` = 2 ** (len + 1)); empty, through SigLIP's single patch convolution."""
 
     image_size: int = 32
     patch_size: int = 8
+    stem_channels: tuple[int, ...] = ()
     vision_hidden: int = 32
     vision_layers: int = 1
     vision_heads: int = 2
@@ -50,15 +54,16 @@ class LlavaSpec:
         return (self.image_size // self.patch_size) ** 2
 
 
-# Sizes chosen by measured CPU throughput (benchmarks/README.md): `default` keeps the whole
-# default study inside its budget on 2 cores; `bigger` is for a laptop with time to spare.
+# Sizes chosen by measured CPU throughput and the tower's linear probe on source validation
+# (README design notes): `default` keeps the whole default study inside its budget on 2
+# cores; `bigger` is for a laptop with time to spare.
 PRESETS = {
-    "smoke": LlavaSpec(image_size=32, patch_size=8, vision_hidden=32, vision_layers=1, vision_heads=2,
-                       text_hidden=48, text_layers=2, text_heads=4, text_kv_heads=2),
-    "default": LlavaSpec(image_size=32, patch_size=8, vision_hidden=64, vision_layers=2, vision_heads=4,
-                         text_hidden=96, text_layers=3, text_heads=4, text_kv_heads=2),
-    "bigger": LlavaSpec(image_size=48, patch_size=8, vision_hidden=96, vision_layers=3, vision_heads=4,
-                        text_hidden=128, text_layers=4, text_heads=4, text_kv_heads=2),
+    "smoke": LlavaSpec(image_size=32, patch_size=8, stem_channels=(8, 16), vision_hidden=32, vision_layers=1,
+                       vision_heads=2, text_hidden=48, text_layers=2, text_heads=4, text_kv_heads=2),
+    "default": LlavaSpec(image_size=32, patch_size=8, stem_channels=(32, 64), vision_hidden=96, vision_layers=1,
+                         vision_heads=4, text_hidden=64, text_layers=2, text_heads=4, text_kv_heads=2),
+    "bigger": LlavaSpec(image_size=32, patch_size=8, stem_channels=(32, 64), vision_hidden=128, vision_layers=2,
+                        vision_heads=4, text_hidden=96, text_layers=3, text_heads=4, text_kv_heads=2),
 }
 
 
@@ -96,18 +101,29 @@ def build_processor(tokenizer, spec: LlavaSpec):
                           vision_feature_select_strategy="full", chat_template=CHAT_TEMPLATE)
 
 
+def vision_config(spec: LlavaSpec):
+    """The tower's config: SigLIP with a conv stem (`convstem.py`), or plain SigLIP without one."""
+    from transformers import SiglipVisionConfig
+
+    from rdmldg.models.convstem import ConvStemVisionConfig
+
+    sizes = dict(hidden_size=spec.vision_hidden, intermediate_size=4 * spec.vision_hidden,
+                 num_hidden_layers=spec.vision_layers, num_attention_heads=spec.vision_heads,
+                 image_size=spec.image_size, patch_size=spec.patch_size)
+    return ConvStemVisionConfig(stem_channels=list(spec.stem_channels), **sizes) if spec.stem_channels \
+        else SiglipVisionConfig(**sizes)
+
+
 def build_model(spec: LlavaSpec, tokenizer, seed: int = 0):
     """A randomly initialised LLaVA model of the given sizes."""
     import torch
-    from transformers import LlavaConfig, LlavaForConditionalGeneration, Qwen2Config, SiglipVisionConfig
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, Qwen2Config
 
     from rdmldg import numerics
 
     numerics.configure_torch()
 
-    vision = SiglipVisionConfig(hidden_size=spec.vision_hidden, intermediate_size=4 * spec.vision_hidden,
-                                num_hidden_layers=spec.vision_layers, num_attention_heads=spec.vision_heads,
-                                image_size=spec.image_size, patch_size=spec.patch_size)
+    vision = vision_config(spec)
     text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=spec.text_hidden,
                        intermediate_size=4 * spec.text_hidden, num_hidden_layers=spec.text_layers,
                        num_attention_heads=spec.text_heads, num_key_value_heads=spec.text_kv_heads,

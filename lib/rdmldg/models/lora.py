@@ -2,7 +2,9 @@
 
 The patterns cover the attention and MLP projections of the architectures the study uses:
 LLaVA (SigLIP/CLIP tower), InternVL (InternViT) and Qwen2-VL (its ViT), each with a
-Qwen2/Llama-style decoder. The projector between them stays frozen, as in the paper.
+Qwen2/Llama-style decoder, plus the convolutions of the embedded model's conv stem (its
+tower is mostly stem: one encoder layer alone would leave LoRA little of the tower to adapt).
+The projector between them stays frozen, as in the paper.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-VISION = r".*(?:vision_tower|visual)\..*\.(?:q_proj|k_proj|v_proj|out_proj|projection_layer|qkv|proj|fc1|fc2)"
+VISION = r".*(?:vision_tower|visual)\..*\.(?:q_proj|k_proj|v_proj|out_proj|projection_layer|qkv|proj|fc1|fc2|stem\.\d+\.conv)"
 LANGUAGE = r".*language_model\..*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
@@ -25,12 +27,17 @@ def target_pattern(vision: bool = True, language: bool = True) -> str:
 
 
 def add_lora(model, rank: int = 8, alpha: int = 16, dropout: float = 0.05, vision: bool = True,
-             language: bool = True):
-    """The model wrapped with LoRA adapters; base weights frozen."""
+             language: bool = True, token_embeddings: bool = False):
+    """The model wrapped with LoRA adapters; base weights frozen. With `token_embeddings`, every
+    row of the decoder's token embedding trains too (peft's trainable tokens; the output layer
+    follows where it is tied to the embedding): LoRA changes the hidden states but cannot make a
+    word the decoder never learnt to emit any likelier."""
     from peft import LoraConfig, get_peft_model
 
+    tokens = {"trainable_token_indices": list(range(model.get_input_embeddings().num_embeddings))} \
+        if token_embeddings else {}
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_pattern(vision, language),
-                        bias="none")
+                        bias="none", **tokens)
     with _peft_wrapping():
         return get_peft_model(model, config)
 
