@@ -20,7 +20,7 @@ from PIL import Image
 from rdmldg.models import architectures
 from rdmldg.models.embedded import PRESETS
 from rdmldg.models.lora import add_lora
-from rdmldg.training.loss import eq1
+from rdmldg.training.loss import eq1_groups
 from rdmldg.training.pathways import PathwayCollator, TrainItem, forward
 
 CHAIN = ("<SUMMARY>I will name the object from its parts.</SUMMARY><CAPTION>A cartoon drawing of a red object "
@@ -47,7 +47,7 @@ def step_time(model, batch, share: bool, steps: int) -> float:
     times = []
     for _ in range(steps + 1):
         start = time.perf_counter()
-        loss = eq1(forward(model, batch, share), batch["labels"], batch["pathway"], int(batch["n_images"]))["loss"]
+        loss = eq1_groups(forward(model, batch, share), batch["groups"], int(batch["n_images"]))["loss"]
         loss.backward()
         model.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)

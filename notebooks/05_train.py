@@ -67,10 +67,10 @@ for trial, heldout in folds:
     base, processor = load_base(S.root, P.model)
     probe = train_items[:: max(1, len(train_items) // 32)]  # training images: they carry teacher chains
     before = class_token_probs(base, processor, probe, classes, P.eval.batch_size)
-    key = train_run.fingerprint(method, trial, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
+    key = train_run.fingerprint(trial, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
                                 [it.image_id for it in train_items], inputs)
     result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / run_name, key,
-                           progress=False)
+                           progress=False, stage0_from=out_root.parent / M.stage0 / run_name)
     after = class_token_probs(result["model"], processor, probe, classes, P.eval.batch_size)
     for when, probs in (("before", before), ("after", after)):
         for prompt, values in probs.items():

@@ -40,6 +40,7 @@ from rdmldg.chains import parse_chain
 from rdmldg.data import image_root, load_image, read_prepared, split_column
 from rdmldg.evaluation import domainbed, store
 from rdmldg.evaluation.runs import Run
+from rdmldg.methods import readout as readout_of
 from rdmldg.models.base import load_base
 from rdmldg.plots import prediction_cards
 from rdmldg.seeding import derive_seed
@@ -71,7 +72,10 @@ display(S.provenance_table())
 # Test accuracy is each held-out domain's `in` split; the model of each run was chosen by
 # the source domains' `out` splits (DomainBed's training-domain validation). Cells are
 # mean ± standard error over trial seeds (population std / √n); Avg is the mean of the
-# per-domain means. Readout: `q_cls` class log-likelihood.
+# per-domain means. Each method is read the way it answers: `q_cls` class log-likelihood
+# for the base and every method trained on `q_cls`; the CONCLUSION of its greedy `q_reason`
+# chain for reasoning SFT and SARR, which never learnt to answer `q_cls` with a class name.
+# The tables below give every method in every readout.
 
 # %%
 records = domainbed.load_records(reports / "domainbed")
@@ -79,21 +83,22 @@ lodo = {}
 for readout in ("loglik", "generate", "reason"):
     chosen = domainbed.select_training_domain_validation(domainbed.readout_view(records, readout))
     lodo[readout] = domainbed.lodo_table(chosen, domains, methods)
-headline = domainbed.formatted(lodo["loglik"], domains)
+lodo["answer"] = domainbed.own_readout(lodo, methods)
+headline = domainbed.formatted(lodo["answer"], domains).assign(readout=[readout_of(m) for m in methods])
 display(headline)
-lodo["loglik"].round(2).to_csv(tables_dir / "lodo.csv")
+lodo["answer"].round(2).to_csv(tables_dir / "lodo.csv")
 headline.to_csv(tables_dir / "lodo_formatted.csv")
 n_trials = len(P.data.trial_seeds)
 print(f"{len(records)} DomainBed records; {n_trials} trial seed(s); chance = {100 * chance:.1f} %")
 
 # %%
-long = lodo["loglik"][[*domains, "Avg"]].reset_index().melt(id_vars="algorithm", var_name="held-out domain",
+long = lodo["answer"][[*domains, "Avg"]].reset_index().melt(id_vars="algorithm", var_name="held-out domain",
                                                                value_name="accuracy")
 fig, ax = plt.subplots(figsize=(10, 3.6))
 sns.barplot(data=long, x="held-out domain", y="accuracy", hue="algorithm", hue_order=methods, ax=ax)
 for container, m in zip(ax.containers, methods):  # one container per method, one bar per column
     for bar, d in zip(container, [*domains, "Avg"]):
-        se = lodo["loglik"].loc[m].get(f"{d} se", np.nan)
+        se = lodo["answer"].loc[m].get(f"{d} se", np.nan)
         if np.isfinite(se) and se > 0:
             ax.errorbar(bar.get_x() + bar.get_width() / 2, bar.get_height(), yerr=se, color="k", lw=1)
 ax.axhline(100 * chance, ls="--", c="grey", lw=1)
@@ -102,12 +107,11 @@ ax.legend(fontsize=8, ncol=3)
 save(fig, "lodo")
 
 # %% [markdown]
-# ### The same table read by generation (`q_cls`, parsed) and by reasoning (`q_reason`, CONCLUSION)
-# The reasoning readout uses a subsample of each split (`eval.chain_images_per_split`), so its
-# cells are noisier.
+# ### Every method in every readout: `q_cls` log-likelihood, `q_cls` generated and parsed, and
+# the CONCLUSION of a `q_reason` chain (all on every test image)
 
 # %%
-for readout in ("generate", "reason"):
+for readout in ("loglik", "generate", "reason"):
     print(readout)
     display(domainbed.formatted(lodo[readout], domains))
 
@@ -125,13 +129,14 @@ finished = store.finished_runs(reports / "evaluation")  # (run, predictions, Cha
 preds = pd.concat([p.assign(method=Run.parse(run)[0], trial=Run.parse(run)[1], heldout=Run.parse(run)[2], run=run)
                    for run, p, _ in finished])
 test = preds[(preds["split"] == "in") & ((preds["domain"] == preds["heldout"]) | (preds["heldout"] == "all"))]
-correct = paired.correctness(test)
+test = domainbed.with_answers(test)
+correct = paired.correctness(test, "answer")
 binomial = paired.binomial_se(correct).pivot(index="method", columns="domain", values=["accuracy", "se", "n"])
 display(binomial.loc[methods].round(2))
 pairs = paired.study_pairs(methods)
 diffs = paired.comparisons(correct, pairs, A.bootstrap_samples, A.confidence, seed=P.study.seed)
 for (a, b), g in diffs.groupby(["a", "b"], sort=False):  # the paired mean is the LODO table's difference
-    want = lodo["loglik"].loc[a, "Avg"] - lodo["loglik"].loc[b, "Avg"]
+    want = lodo["answer"].loc[a, "Avg"] - lodo["answer"].loc[b, "Avg"]
     assert abs(g.set_index("domain").loc[paired.AVG, "difference"] - want) < 1e-6, (a, b, want)
 diffs.round(2).to_csv(tables_dir / "paired_differences.csv", index=False)
 for _, row in diffs[diffs["domain"] == paired.AVG].iterrows():
@@ -157,7 +162,7 @@ save(fig, "paired-differences")
 
 # %%
 ablation = published.ABLATION.loc[[m for m in methods if m in published.ABLATION.index]].copy()
-for readout in ("loglik", "generate", "reason"):
+for readout in ("answer", "loglik", "generate", "reason"):
     ablation[f"ours Avg ({readout})"] = lodo[readout].loc[ablation.index, "Avg"].round(1)
 display(ablation)
 ablation.to_csv(tables_dir / "ablation.csv")
@@ -309,13 +314,13 @@ if "spurious_mean" in zs:
 metrics["mapping_gap_mean"] = float(mapping["mapping gap"].mean())
 
 # %% [markdown]
-# ## 8. Confusion matrices on the held-out domains (log-likelihood readout, all folds pooled)
+# ## 8. Confusion matrices on the held-out domains (each method's own readout, all folds pooled)
 
 # %%
 fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), sharey=True)
 for ax, m in zip(np.atleast_1d(axes), methods):
     sub = test[test["method"] == m]
-    cm = pd.crosstab(pd.Categorical(sub["class_name"], classes), pd.Categorical(sub["loglik"], classes),
+    cm = pd.crosstab(pd.Categorical(sub["class_name"], classes), pd.Categorical(sub["answer"], classes),
                      normalize="index", dropna=False)
     sns.heatmap(cm, vmin=0, vmax=1, cmap="Blues", cbar=False, ax=ax, square=True)
     ax.set(title=m, xlabel="predicted", ylabel="true")
@@ -348,9 +353,10 @@ metrics["trial_seeds"] = n_trials
 metrics["dataset"] = info["dataset"]
 metrics["domains"] = domains
 metrics["chance"] = chance
-best = lodo["loglik"]["Avg"].drop("zeroshot", errors="ignore")
+metrics["readouts"] = {m: readout_of(m) for m in methods}
+best = lodo["answer"]["Avg"].drop("zeroshot", errors="ignore")
 metrics["headline"] = {"best_method": best.idxmax(), "best_avg": float(best.max()),
-                       "zeroshot_avg": float(lodo["loglik"].loc["zeroshot", "Avg"])}
+                       "zeroshot_avg": float(lodo["answer"].loc["zeroshot", "Avg"])}
 
 # %% [markdown]
 # ## Is the instrument working?
@@ -359,7 +365,7 @@ metrics["headline"] = {"best_method": best.idxmax(), "best_avg": float(best.max(
 # must resolve a few points. Each target, as this run measured it (blank: not in this run).
 
 # %%
-avg = lodo["loglik"]["Avg"]
+avg = lodo["answer"]["Avg"]
 label_runs = json.loads((metrics_dir / "train-label.json").read_text()) if "label" in methods else None
 first_round = metrics.get("sarr_rejection_by_round", {}).get("rdmldg_round1")
 measured = {

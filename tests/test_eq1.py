@@ -69,11 +69,14 @@ def test_shared_image_encoding_gives_the_same_logits(arch):
     items = [TrainItem(f"i{k}", Image.new("RGB", (32, 32), (60 * k, 20, 90)), "ball",
                        "<SUMMARY>s</SUMMARY> chain " * (k + 1) if k != 1 else None) for k in range(3)]
     batch = PathwayCollator(processor, ["ball", "star"])(items)
-    assert batch["pathway"].tolist() == [CLS, REASON, CLS, CLS, REASON]  # image 1 has no chain
-    assert batch["image_index"].tolist() == [0, 0, 1, 2, 2]
+    label, chain = batch["groups"]  # each pathway padded to its own width
+    assert label["pathway"].tolist() == [CLS] * 3 and chain["pathway"].tolist() == [REASON] * 2
+    assert label["image_index"].tolist() == [0, 1, 2] and chain["image_index"].tolist() == [0, 2]  # 1 has no chain
+    assert label["input_ids"].shape[1] < chain["input_ids"].shape[1]
+    assert int(batch["attention_mask"].sum()) == int(label["attention_mask"].sum() + chain["attention_mask"].sum())
     with torch.no_grad():
         shared, separate = forward(model, batch, True), forward(model, batch, False)
-    assert torch.allclose(shared, separate, atol=1e-5)
+    assert len(shared) == 2 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate))
 
 
 def test_reasoning_only_batch_with_a_chainless_image_shares_encoding():
@@ -82,15 +85,16 @@ def test_reasoning_only_batch_with_a_chainless_image_shares_encoding():
     items = [TrainItem("a", Image.new("RGB", (32, 32), (9, 9, 9)), "ball", None),
              TrainItem("b", Image.new("RGB", (32, 32), (200, 9, 9)), "ball", "<SUMMARY>x</SUMMARY>")]
     batch = PathwayCollator(processor, ["ball"], pathways=(REASON,))(items)
-    assert batch["image_index"].tolist() == [1]
+    assert [g["image_index"].tolist() for g in batch["groups"]] == [[1]]
     with torch.no_grad():
-        assert torch.allclose(forward(model, batch, True), forward(model, batch, False), atol=1e-5)
+        (shared,), (separate,) = forward(model, batch, True), forward(model, batch, False)
+    assert torch.allclose(shared, separate, atol=1e-5)
 
 
 def test_label_only_batches_carry_no_reasoning_sequences():
     _, processor = architectures.llava()
     items = [TrainItem("a", Image.new("RGB", (32, 32)), "ball", "<SUMMARY>x</SUMMARY>")]
     batch = PathwayCollator(processor, ["ball"], pathways=(CLS,))(items)
-    assert batch["pathway"].tolist() == [CLS]
+    assert [g["pathway"].tolist() for g in batch["groups"]] == [[CLS]]
     with pytest.raises(ValueError, match="without any target"):
         PathwayCollator(processor, ["ball"], pathways=(REASON,))([TrainItem("b", Image.new("RGB", (32, 32)), "ball")])

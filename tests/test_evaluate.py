@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rdmldg.chains import format_chain
+from rdmldg.chains import conclusion_answer, format_chain
 from rdmldg.evaluation import evaluate, runs, store
 from rdmldg.models import architectures
 from rdmldg.models.lora import add_lora
@@ -62,10 +62,10 @@ def test_the_held_out_domains_in_split_is_read_whole(tmp_path):
 
 def test_reason_prediction_needs_a_conclusion():
     chain = format_chain(summary="s", caption="a ball", reasoning="round", reflection="ok", conclusion="star")
-    assert evaluate.reason_prediction(chain, CLASSES) == "star"
-    assert evaluate.reason_prediction("<SUMMARY>it is a ball</SUMMARY>", CLASSES) is None
-    assert evaluate.reason_prediction("Answer Choice: ball", CLASSES) is None
-    assert evaluate.reason_prediction("<CONCLUSION>ball or star", CLASSES) is None
+    assert conclusion_answer(chain, CLASSES) == "star"
+    assert conclusion_answer("<SUMMARY>it is a ball</SUMMARY>", CLASSES) is None
+    assert conclusion_answer("Answer Choice: ball", CLASSES) is None
+    assert conclusion_answer("<CONCLUSION>ball or star", CLASSES) is None
 
 
 def _tiny():

@@ -29,7 +29,8 @@ def test_front_page_provenance_names_the_lock(project):
 def _analysis_metrics() -> dict:
     row = {"cartoon": 31.25, "cartoon se": 1.5, "photo": 47.5, "photo se": 0.0, "Avg": 39.375}
     return {"domains": ["cartoon", "photo"], "dataset": "SyntheticWorld", "trial_seeds": 3, "chance": 0.125,
-            "lodo": {r: {"zeroshot": row, "rdmldg": {**row, "Avg": 41.8}} for r in ("loglik", "generate", "reason")},
+            "lodo": {r: {"zeroshot": row, "rdmldg": {**row, "Avg": 41.8}} for r in ("answer", "loglik", "generate", "reason")},
+            "readouts": {"zeroshot": "loglik", "rdmldg": "loglik"},
             "headline": {"best_method": "rdmldg", "best_avg": 41.8, "zeroshot_avg": 39.375},
             "challenge2": {"skipped": None, "self_correct": 50, "teacher": {"target_gain_points": 1.25},
                            "self": {"target_gain_points": 9.75}, "top_token_overlap": 0.4},

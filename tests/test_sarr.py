@@ -57,3 +57,16 @@ def test_class_token_probabilities():
     assert ((probs["q_cls"] > 0) & (probs["q_cls"] < 1)).all()
     shares = confidence_shares(probs["q_reason"])
     assert 0 <= shares["high (p>0.75)"] <= 1 and shares["tokens"] == probs["q_reason"].size
+
+
+def test_a_generation_budget_shorter_than_the_chains_is_refused_before_training():
+    from rdmldg.models import architectures
+    from rdmldg.training.sarr import check_room
+
+    _, processor = architectures.llava(texts=["ball star ring look"] * 4)
+    chain = "<SUMMARY>look at it</SUMMARY><CONCLUSION>ball</CONCLUSION>"
+    items = [TrainItem("a", None, "ball", chain), TrainItem("b", None, "ball", None)]
+    need = len(processor.tokenizer(chain, add_special_tokens=False)["input_ids"]) + 1
+    assert check_room(processor, items, need) == need
+    with pytest.raises(ValueError, match=rf"chain_max_new_tokens \({need - 1}\) is shorter .* at least {need} in params/eval.yaml"):
+        check_room(processor, items, need - 1)

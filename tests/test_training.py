@@ -42,7 +42,7 @@ def _trainer(out, callbacks=(), lr=1e-2):
     torch.manual_seed(0)
     model, processor = architectures.llava(texts=["ball star ring look"] * 4)
     model = add_lora(model, rank=4, alpha=8, dropout=0.05)
-    p = TrainParams(lr=lr, epochs=2, batch_size=4)
+    p = TrainParams(lr=lr, epochs=2, batch_size=4, warmup=0.0)
     args = arguments(out, p, seed=0, n_items=12, progress=False)
     args.save_steps = 2
     return Eq1Trainer(model=model, args=args, train_dataset=_items(), callbacks=list(callbacks),
@@ -191,3 +191,30 @@ def test_a_resumed_stage_leaves_the_same_files_as_a_clean_one(tmp_path, monkeypa
     clean, resumed = files(tmp_path / "clean"), files(tmp_path / "resumed")
     assert clean.keys() == resumed.keys() and "stage0/done.json" in clean
     assert [k for k in clean if clean[k] != resumed[k]] == []
+
+
+def test_sarr_adopts_the_reasoning_run_as_its_stage0_and_ends_where_training_it_would(tmp_path):
+    from rdmldg import params as params_mod
+    from rdmldg.training import run as train_run
+
+    p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
+    train = p.train.model_copy(update={"lr": 1e-2, "epochs": 1, "batch_size": 4,
+                                       "sarr": p.train.sarr.model_copy(update={"rounds": 1})})
+    p = p.model_copy(update={"train": train, "eval": p.eval.model_copy(update={"chain_max_new_tokens": 64})})
+
+    def fold(method, out, donor=None):
+        model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+        return train_run.run(p, methods.get(method), model, processor, _items(), _items()[:3], CLASSES, "sketch",
+                             out, key="same-inputs", progress=False, stage0_from=donor)
+
+    fold("reasoning", tmp_path / "reasoning")
+    adopted = fold("sarr", tmp_path / "sarr-adopted", donor=tmp_path / "reasoning")
+    alone = fold("sarr", tmp_path / "sarr-alone")
+    assert methods.get("sarr").stage0 == "reasoning" and methods.get("rdmldg").stage0 == "mtct"
+    assert (tmp_path / "sarr-adopted" / "stage0" / "done.json").read_bytes() == \
+        (tmp_path / "reasoning" / "stage0" / "done.json").read_bytes()  # copied, not retrained
+    for stage in ("stage0", "stage1"):
+        a = (tmp_path / "sarr-adopted" / stage / "adapter" / "adapter_model.safetensors").read_bytes()
+        b = (tmp_path / "sarr-alone" / stage / "adapter" / "adapter_model.safetensors").read_bytes()
+        assert a == b, f"{stage}: adopting the reasoning run's stage 0 changed the result"
+    assert adopted["stages"].equals(alone["stages"])

@@ -152,6 +152,17 @@ def answer_span(text: str) -> str:
     return lines[-1] if lines else (text or "")
 
 
+_CONCLUSION_OPEN = re.compile(r"<\s*CONCLUSION\s*>", re.IGNORECASE)
+
+
+def conclusion_answer(text: str, classes: list[str]) -> str | None:
+    """The class a generated chain concludes with; None without a CONCLUSION section (a chain
+    cut off before it says nothing), or when it names no single class."""
+    if not _CONCLUSION_OPEN.search(text or ""):
+        return None
+    return parse_answer(text, classes)
+
+
 def parse_answer(text: str, classes: list[str]) -> str | None:
     """The one class the answer names, or None (no class, or two different classes).
 

@@ -252,14 +252,14 @@ class ChainsParams(_Strict):
 
 # --------------------------------------------------------------------------- model
 class PretrainParams(_Strict):
-    examples: int = Field(3000, gt=0, description="neutral-style pretraining examples (captions, answers, chains, few-shot)")
-    vision_corpus: Literal["neutral", "generic"] = Field(
-        "generic", description="phase 1's images: neutral silhouettes, or the classes in generic styles (none of the benchmark's)")
+    examples: int = Field(2000, gt=0, description="phase 2: neutral-style examples (captions, answers, chains, few-shot)")
+    vision_corpus: Literal["neutral", "generic", "mixed"] = Field(
+        "mixed", description="phase 1's images: neutral silhouettes, the classes in generic styles (none of the benchmark's), or half of each")
     vision_examples: int = Field(24000, gt=0, description="phase 1: images of its corpus, each rendered once")
-    vision_epochs: int = Field(10, ge=0, description="phase 1: epochs of the vision tower alone on its corpus")
+    vision_epochs: int = Field(8, ge=0, description="phase 1: epochs of the vision tower alone on its corpus")
     vision_lr: float | None = Field(1e-3, gt=0, description="phase 1: AdamW learning rate; null: lr")
     freeze_vision: bool = Field(True, description="phase 2 keeps the pretrained tower frozen, as LLaVA's training does")
-    epochs: int = Field(4, gt=0, description="phase 2: passes of the whole model over the pretraining examples")
+    epochs: int = Field(2, gt=0, description="phase 2: passes of the whole model over the pretraining examples")
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate (full pretraining from random init)")
     batch_size: int = Field(16, gt=0, description="examples per step")
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary trained offline on prompts, answers and chains")
@@ -310,7 +310,8 @@ class AnalysisParams(_Strict):
 class EvalParams(_Strict):
     batch_size: int = Field(32, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
     max_new_tokens: int = Field(24, gt=0, description="tokens generated for a short answer")
-    chain_max_new_tokens: int = Field(160, gt=0, description="tokens generated for a reasoning chain")
+    chain_max_new_tokens: int = Field(
+        144, gt=0, description="tokens generated for a reasoning chain (at least the longest teacher chain: SARR checks)")
     generate_batch_size: int = Field(64, gt=0, description="images per greedy generate() call (answers and chains)")
     images_per_split: int | None = Field(
         64, gt=0, description="evaluate stage: images per environment and split read with q_cls (a seeded sample); "
@@ -337,21 +338,24 @@ class LoraParams(_Strict):
     rank: int = Field(8, gt=0, description="LoRA rank (paper: 8)")
     alpha: int = Field(16, gt=0, description="LoRA alpha (InternVL default: 16)")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout (InternVL default: 0.05)")
+    token_embeddings: bool = Field(
+        True, description="also train the decoder's token embeddings: the miniature's decoder never learnt most of "
+        "the teacher's words, and LoRA alone cannot make them likely (paper: false; a real LLM knows its words)")
 
 
 class SarrParams(_Strict):
-    rounds: int = Field(2, ge=0, description="self-aligned reasoning rounds (paper: 3)")
+    rounds: int = Field(1, ge=0, description="self-aligned reasoning rounds (paper: 3; its gain is mostly in round 1)")
     fallback: Literal["keep_previous", "drop"] = Field(
         "keep_previous", description="what an image whose self-chain fails keeps"
     )
-    generation_batch_size: int = Field(32, gt=0, description="images per greedy generate() call for self-chains")
+    generation_batch_size: int = Field(64, gt=0, description="images per greedy generate() call for self-chains")
 
 
 class TrainParams(_Strict):
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (paper: 5e-4; on the CPU model, 1e-3 and above "
-                      "already break its generation within a stage)")
-    epochs: int = Field(2, gt=0, description="epochs per stage (paper: 3)")
-    warmup: float = Field(0.0, ge=0, lt=1, description="share of each stage's steps spent warming the learning rate up from 0")
+    lr: float = Field(2e-3, gt=0, description="AdamW learning rate (paper: 5e-4; chosen on source validation, "
+                      "benchmarks/sweep.py)")
+    epochs: int = Field(3, gt=0, description="epochs per stage (paper: 3)")
+    warmup: float = Field(0.1, ge=0, lt=1, description="share of each stage's steps spent warming the learning rate up from 0")
     batch_size: int = Field(8, gt=0, description="images per device step")
     grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
@@ -359,9 +363,9 @@ class TrainParams(_Strict):
     sarr: SarrParams = SarrParams()
     resume: Literal["auto", "never"] = Field("auto", description="continue from the last checkpoint if any")
     images_per_domain: int | None = Field(
-        32, gt=0, description="training images per source domain (a seeded sample of its in split); null: all")
+        None, gt=0, description="training images per source domain (a seeded sample of its in split); null: all")
     val_images_per_domain: int | None = Field(
-        16, gt=0, description="validation images per source domain (its out split), for model selection; null: all")
+        None, gt=0, description="validation images per source domain (its out split), for model selection; null: all")
     share_image_encoding: bool = Field(True, description="encode each image once for both pathways")
 
 

@@ -101,11 +101,13 @@ def _headline(root: Path) -> str:
     domains, lodo = a["domains"], a["lodo"]
     head = "".join(f"<th>{html.escape(d)}</th>" for d in domains)
     rows = []
-    for method in a.get("methods") or list(lodo["loglik"]):
-        row = lodo["loglik"][method]
+    own = a.get("readouts", {})
+    for method in a.get("methods") or list(lodo["answer"]):
+        row = lodo["answer"][method]
         cells = "".join(f"<td>{_cell(row[d], row[f'{d} se'])}</td>" for d in domains)
-        extra = "".join(f"<td>{_cell(lodo[r][method]['Avg'])}</td>" for r in ("generate", "reason"))
-        rows.append(f"<tr><th>{html.escape(method)}</th>{cells}<td><b>{_cell(row['Avg'])}</b></td>{extra}</tr>")
+        extra = "".join(f"<td>{_cell(lodo[r][method]['Avg'])}</td>" for r in ("loglik", "generate", "reason"))
+        rows.append(f"<tr><th>{html.escape(method)}</th><td>{html.escape(own.get(method, ''))}</td>{cells}"
+                    f"<td><b>{_cell(row['Avg'])}</b></td>{extra}</tr>")
     h = a["headline"]
     c2 = a.get("challenge2", {})
     findings = [
@@ -136,12 +138,14 @@ def _headline(root: Path) -> str:
     if "mapping_gap_mean" in a:
         findings.append(f"Mapping deficiency: the linear probe on frozen vision features beats the model's own "
                         f"zero-shot answer by {100 * a['mapping_gap_mean']:.1f} points on average.")
-    table = (f"<table><tr><th>method</th>{head}<th>Avg</th><th>Avg (generate)</th><th>Avg (reason)</th></tr>"
-             f"{''.join(rows)}</table>")
+    table = (f"<table><tr><th>method</th><th>read by</th>{head}<th>Avg</th><th>Avg (loglik)</th>"
+             f"<th>Avg (generate)</th><th>Avg (reason)</th></tr>{''.join(rows)}</table>")
     return (f"<h2>Headline: leave-one-domain-out accuracy (%)</h2>"
             f"<p class='muted'>Dataset {html.escape(a['dataset'])}; test = held-out domain's <code>in</code> split; "
             f"training-domain validation; mean over {a['trial_seeds']} trial seed(s), ± standard error with two or more; "
-            f"readout q_cls log-likelihood (generation and CONCLUSION-of-chain averages beside).</p>{table}"
+            f"each method read the way it answers: <code>loglik</code>, the class log-likelihood under q_cls, for "
+            f"the base and every method trained on q_cls; <code>reason</code>, the CONCLUSION of its q_reason chain, "
+            f"for those trained on chains alone. Each readout's average for every method beside.</p>{table}"
             + ("<img src='figures/lodo.png' alt='leave-one-domain-out accuracy by method' style='max-width:100%'>"
                if (paths.reports_dir(root) / "figures" / "lodo.png").exists() else "")
             + "<h2>What the run shows</h2><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>"

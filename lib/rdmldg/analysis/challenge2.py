@@ -79,7 +79,7 @@ def fine_tune(load_base, processor, items: list[TrainItem], classes: list[str], 
               epochs: int, work: Path):
     """A reasoning-only LoRA fine-tune of a freshly loaded base (LoRA is injected in place)."""
     torch.manual_seed(seed)
-    model = add_lora(load_base(), p.lora.rank, p.lora.alpha, p.lora.dropout)
+    model = add_lora(load_base(), p.lora.rank, p.lora.alpha, p.lora.dropout, token_embeddings=p.lora.token_embeddings)
     shutil.rmtree(work, ignore_errors=True)
     trainer = Eq1Trainer(model=model, args=arguments(work, p, seed, len(items), progress=False, epochs=epochs),
                          train_dataset=items, data_collator=PathwayCollator(processor, classes, (REASON,)))

@@ -134,3 +134,21 @@ def readout_view(records: list[dict], readout: str) -> list[dict]:
                         if k.startswith("env") and k.endswith(f"_acc_{readout}")})
         out.append(swapped)
     return out
+
+
+def own_readout(tables: dict[str, pd.DataFrame], algorithms: list[str]) -> pd.DataFrame:
+    """One LODO table with each algorithm's row read the way it answers (`methods.readout`):
+    q_cls log-likelihood for the base and the methods trained on q_cls, the chain's CONCLUSION
+    for those trained on chains alone. `tables` maps readout → lodo_table."""
+    from rdmldg.methods import readout
+
+    return pd.DataFrame([tables[readout(a)].loc[a] for a in algorithms]).rename_axis("algorithm")
+
+
+def with_answers(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions with an `answer` column: each row's prediction in its method's own readout."""
+    from rdmldg.methods import readout
+
+    own = predictions["method"].map(readout)
+    answer = predictions["loglik"].where(own == "loglik", predictions["reason"])
+    return predictions.assign(answer=answer, answer_readout=own)

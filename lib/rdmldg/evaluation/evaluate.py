@@ -5,29 +5,26 @@
 * `reason`  — q_reason, greedy chain; the class named inside its CONCLUSION (a chain without
   a CONCLUSION, or one naming no single class, is a parse failure and counts as wrong).
 
-The test set — the held-out domain's `in` split — is read whole by the two q_cls readouts
+The test set — the held-out domain's `in` split — is read whole by all three readouts
 (`eval.test_images_per_domain`: null), so every method is compared on the same, complete test
-images; the other splits, which only model selection and the records' source accuracies
-read, on a seeded sample of `eval.images_per_split`. Chains are long to generate, so
-`reason` runs on a seeded subsample of each split (`eval.chain_images_per_split`).
+images whichever readout is its own (`methods.Method.readout`); the other splits, which only
+model selection and the records' source accuracies read, on a seeded sample of
+`eval.images_per_split`, with chains on a seeded subsample (`eval.chain_images_per_split`).
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-from rdmldg.chains import check_chain, parse_answer, q_cls, q_reason
+from rdmldg.chains import check_chain, q_cls
 from rdmldg.data.images import load_image
-from rdmldg.evaluation.scoring import class_loglik, generate, loglik_predictions, parsed_predictions
+from rdmldg.evaluation.scoring import chain_predictions, class_loglik, generate, loglik_predictions, parsed_predictions
 from rdmldg.params import EvalParams
 from rdmldg.seeding import derive_seed
 from rdmldg.training.collate import single
 
 READOUTS = ("loglik", "generate", "reason")
-_CONCLUSION_OPEN = re.compile(r"<\s*CONCLUSION\s*>", re.IGNORECASE)
 
 
 def _take(rows: pd.DataFrame, n: int | None, seed: int, *purpose) -> pd.DataFrame:
@@ -41,21 +38,16 @@ def evaluation_rows(manifest: pd.DataFrame, split_col: str, p: EvalParams, seed:
     """The images a model is evaluated on: per environment and split, a seeded sample (the same
     for every model of a trial seed that holds out the same domains), with `chain` marking the
     q_reason subsample. The `in` split of each of `test_domains` is the test set: it takes
-    `p.test_images_per_domain` (null: every image) instead of `p.images_per_split`."""
+    `p.test_images_per_domain` (null: every image) instead of `p.images_per_split`, and every
+    one of its images gets a chain."""
     parts = []
     for (env, split), rows in manifest.groupby(["env", split_col], sort=True):
         is_test = split == "in" and rows["domain"].iloc[0] in test_domains
         rows = _take(rows, p.test_images_per_domain if is_test else p.images_per_split, seed, "eval", env, split)
-        chain_ids = set(_take(rows, p.chain_images_per_split, seed, "eval-chain", env, split)["image_id"])
+        chain_ids = set(rows["image_id"] if is_test else
+                        _take(rows, p.chain_images_per_split, seed, "eval-chain", env, split)["image_id"])
         parts.append(rows.assign(split=split, chain=rows["image_id"].isin(chain_ids)))
     return pd.concat(parts)[["image_id", "domain", "env", "split", "class_name", "path", "chain"]]
-
-
-def reason_prediction(text: str, classes: list[str]) -> str | None:
-    """The class a generated chain concludes with; None without a CONCLUSION section."""
-    if not _CONCLUSION_OPEN.search(text or ""):
-        return None
-    return parse_answer(text, classes)
 
 
 def predict(model, processor, rows: pd.DataFrame, image_root, classes: list[str], p: EvalParams) -> pd.DataFrame:
@@ -74,13 +66,13 @@ def predict(model, processor, rows: pd.DataFrame, image_root, classes: list[str]
     out["answer"] = answers
     out["generate"] = parsed_predictions(answers, classes)
     chain_at = np.flatnonzero(out["chain"].to_numpy())
-    texts = generate(model, processor, [single(images[i], q_reason(classes)) for i in chain_at],
-                     p.chain_max_new_tokens, p.generate_batch_size)
+    texts, concluded = chain_predictions(model, processor, [images[i] for i in chain_at], classes,
+                                         p.chain_max_new_tokens, p.generate_batch_size)
     out["reason_text"] = None
     out["reason"] = None
     out["reason_well_formed"] = None
     out.loc[chain_at, "reason_text"] = texts
-    out.loc[chain_at, "reason"] = [reason_prediction(t, classes) for t in texts]
+    out.loc[chain_at, "reason"] = concluded
     out.loc[chain_at, "reason_well_formed"] = [check_chain(t)[0] is not None for t in texts]
     return out
 

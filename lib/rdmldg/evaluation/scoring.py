@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from rdmldg.chains import display_name, parse_answer
-from rdmldg.training.collate import IGNORE, Collator, Example, prompt_text, target_ids
+from rdmldg.chains import conclusion_answer, display_name, parse_answer, q_reason
+from rdmldg.training.collate import IGNORE, Collator, Example, prompt_text, single, target_ids
 
 
 def _device(model) -> torch.device:
@@ -107,6 +107,13 @@ def generate(model, processor, examples: list[Example], max_new_tokens: int = 32
     finally:
         tok.padding_side = side
     return answers
+
+
+def chain_predictions(model, processor, images, classes: list[str], max_new_tokens: int,
+                      batch_size: int = 8) -> tuple[list[str], list[str | None]]:
+    """(greedy `q_reason` chains, the class each CONCLUSION names or None): the reasoning readout."""
+    texts = generate(model, processor, [single(im, q_reason(classes)) for im in images], max_new_tokens, batch_size)
+    return texts, [conclusion_answer(t, classes) for t in texts]
 
 
 def loglik_predictions(scores: np.ndarray, classes: list[str]) -> list[str]:

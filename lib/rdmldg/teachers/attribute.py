@@ -17,73 +17,69 @@ from rdmldg.teachers.base import OnResponse, Request, Response
 
 # class → (structural evidence, confusable class); evidence never mentions a nuisance
 SHAPE_EVIDENCE = {
-    "ball": (["a single round outline", "no corners anywhere along the edge", "a solid interior without a hole"], "ring"),
-    "ring": (["a round outer edge", "a round hole in the middle", "a band of even width around the hole"], "ball"),
-    "moon": (["a curved outer edge", "a round bite cut out of one side", "two pointed tips where the bite meets the edge"], "ball"),
-    "star": (["five pointed tips", "inner corners between neighbouring tips", "the same arrangement repeated five times around the centre"], "cross"),
-    "cross": (["two straight bars", "the bars crossing at the centre at right angles", "four arms of equal length"], "star"),
-    "house": (["a rectangular body", "a triangular roof resting on the body", "a door-shaped opening at the base"], "tree"),
-    "tree": (["a tall triangular crown", "a narrow straight trunk under the crown", "a single point at the top"], "house"),
-    "flower": (["six rounded petals", "the petals arranged evenly around a round centre", "a scalloped outer edge"], "ball"),
+    "ball": (["a round outline", "no corners", "a solid middle with no hole"], "ring"),
+    "ring": (["a round outer edge", "a round hole in the middle", "a band of even width"], "ball"),
+    "moon": (["a curved outer edge", "a round bite out of one side", "two pointed tips"], "ball"),
+    "star": (["five pointed tips", "inner corners between the tips", "five-fold symmetry"], "cross"),
+    "cross": (["two straight bars", "bars crossing at right angles", "four equal arms"], "star"),
+    "house": (["a rectangular body", "a triangular roof on top", "a door at the base"], "tree"),
+    "tree": (["a tall triangular crown", "a narrow trunk below it", "one point at the top"], "house"),
+    "flower": (["six rounded petals", "petals evenly around a centre", "a scalloped edge"], "ball"),
 }
 DIGIT_EVIDENCE = {
     "zero": (["one closed oval loop", "an empty centre", "no straight strokes"], "six"),
     "one": (["a single near-vertical stroke", "no loops", "at most a short flag at the top"], "seven"),
-    "two": (["a curved hook at the top", "a diagonal running down to the left", "a flat stroke along the base"], "seven"),
-    "three": (["two bumps stacked on top of each other", "both bumps open to the left", "no closed loop"], "eight"),
-    "four": (["a vertical stroke", "a horizontal bar crossing it", "an angled upper arm meeting the bar"], "nine"),
-    "five": (["a flat bar at the top", "a short vertical drop on the left", "a lower bowl open to the left"], "six"),
-    "six": (["a stem curving down from the top", "a closed loop at the bottom", "nothing closing the top"], "zero"),
-    "seven": (["a horizontal bar at the top", "a long diagonal stroke from its right end", "no loops"], "one"),
-    "eight": (["two closed loops", "the loops stacked vertically", "a crossing point in the middle"], "three"),
-    "nine": (["a closed loop at the top", "a stem running down from the loop", "nothing closing the bottom"], "four"),
+    "two": (["a curved hook at the top", "a diagonal down to the left", "a flat base stroke"], "seven"),
+    "three": (["two stacked bumps", "both bumps open to the left", "no closed loop"], "eight"),
+    "four": (["a vertical stroke", "a bar crossing it", "an angled upper arm"], "nine"),
+    "five": (["a flat bar at the top", "a short drop on the left", "a lower bowl open to the left"], "six"),
+    "six": (["a stem curving down", "a closed loop at the bottom", "an open top"], "zero"),
+    "seven": (["a bar at the top", "a long diagonal from its right end", "no loops"], "one"),
+    "eight": (["two closed loops", "loops stacked vertically", "a crossing in the middle"], "three"),
+    "nine": (["a closed loop at the top", "a stem down from the loop", "an open bottom"], "four"),
 }
+# The teacher's style is rich, the base model's own plain (models/corpus.py: about 33 words):
+# this one writes about 65, so the contrast Challenge 2 is about stays while a chain costs
+# about half the tokens it did at 120 words.
 STYLE = {
-    "photo": ["a photograph-like rendering with soft shading, a highlight and a cast shadow",
-              "a realistic, shaded image in which the object throws a soft shadow"],
-    "painting": ["a painting with visible brush strokes and ragged edges",
-                 "a painterly image made of streaky strokes of colour"],
-    "cartoon": ["a cartoon drawing with flat colours and thick black outlines",
-                "a flat, comic-style drawing outlined in heavy black ink"],
-    "sketch": ["a pencil sketch on paper with light hatching",
-               "a hand-drawn line sketch, hatched inside, on off-white paper"],
+    "photo": ["a photograph-like image with soft shading and a cast shadow", "a realistic, shaded picture"],
+    "painting": ["a painting with brush strokes and ragged edges", "a painterly image of streaky strokes"],
+    "cartoon": ["a cartoon with flat colours and thick black outlines", "a comic-style drawing in heavy ink"],
+    "sketch": ["a pencil sketch with light hatching on paper", "a hatched line sketch on paper"],
 }
-TEXTURE = {"plain": "a plain surface", "stripes": "diagonal stripes across its surface", "dots": "a dotted pattern"}
-BACKGROUND = {"plain": "a plain {tone} background", "gradient": "a {tone} background that darkens towards the bottom",
-              "clutter": "a cluttered {tone} background scattered with blurred blobs"}
+TEXTURE = {"plain": "", "stripes": "striped ", "dots": "dotted "}
+BACKGROUND = {"plain": "a plain {tone} background", "gradient": "a darkening {tone} background",
+              "clutter": "a cluttered {tone} background"}
 SUMMARY = [
-    "I will describe the image, pick out the structural features of the object, compare them with the options and name the class.",
-    "The task is to name the object. I will look past how the picture is drawn and decide from the shape and its parts.",
-    "First I describe what is shown, then I reason from the parts and their arrangement, check that reasoning, and answer with one option.",
+    "Describe the picture, then decide from the shape alone.",
+    "Look past the drawing style and judge the parts.",
+    "Name the object from its structure, not its looks.",
 ]
 REFLECTION = [
-    "Colour, surface pattern, background and drawing style could all change without changing the object, so they played no part; the structure alone points to {cls}.",
-    "Checking again: every feature I used is part of the shape itself, and {cls} is the only option that has all of them.",
-    "The decision rests on parts and their arrangement rather than on appearance; nothing in the evidence contradicts {cls}.",
+    "Colour, pattern, background and style could all change; the shape still says {cls}.",
+    "Every feature used belongs to the shape, and only {cls} has them all.",
 ]
 REASONING = [
-    "The object has {e0}, {e1} and {e2}. A {conf} would need {c0}, which is not what I see. These features define a {cls}.",
-    "Looking at its structure: {e0}; {e1}; {e2}. That combination is characteristic of a {cls}, and it rules out a {conf}, which would show {c0}.",
-    "Three features decide it: {e0}, {e1}, and {e2}. They match {cls} and not {conf}.",
+    "It has {e0}, {e1} and {e2}. A {conf} would show {c0}, so this is a {cls}.",
+    "{E0}, {e1} and {e2}: that is a {cls}, not a {conf}, which has {c0}.",
 ]
 DEFECTS = ("wrong_conclusion", "missing_section", "truncated")
 
 
 def _placement(a: dict) -> str:
-    horiz = "left of centre" if a["dx"] < -0.04 else "right of centre" if a["dx"] > 0.04 else "near the centre"
-    vert = "high" if a["dy"] < -0.04 else "low" if a["dy"] > 0.04 else ""
-    size = "large" if a["scale"] > 0.75 else "small" if a["scale"] < 0.63 else "medium-sized"
+    horiz = "left of centre" if a["dx"] < -0.04 else "right of centre" if a["dx"] > 0.04 else "centred"
     tilt = "upright" if abs(a["rotation"]) < 8 else \
-        f"tilted about {abs(round(a['rotation'] / 5) * 5)} degrees {'clockwise' if a['rotation'] > 0 else 'anticlockwise'}"
-    return f"{size}, {' '.join(x for x in (vert, horiz) if x)}, {tilt}"
+        f"tilted {abs(round(a['rotation'] / 5) * 5)} degrees {'clockwise' if a['rotation'] > 0 else 'anticlockwise'}"
+    return f"{horiz}, {tilt}"
 
 
 def _caption(domain: str, a: dict, rng: np.random.Generator) -> str:
     if "bg_tone" in a:  # the synthetic world
-        ink = f"drawn in {a['colour']} pencil" if domain == "sketch" else f"coloured {a['colour']} with {TEXTURE[a['texture']]}"
-        grain = " The image is grainy." if a["noise"] >= 0.05 else ""
-        return (f"{rng.choice(STYLE[domain]).capitalize()}. It shows a single object, {ink}, "
-                f"{_placement(a)}, on {BACKGROUND[a['background']].format(tone=a['bg_tone'])}.{grain}")
+        size = "large" if a["scale"] > 0.75 else "small" if a["scale"] < 0.63 else "mid-sized"
+        look = f"{a['colour']} pencil" if domain == "sketch" else f"{TEXTURE[a['texture']]}{a['colour']}"
+        grain = ", grainy" if a["noise"] >= 0.05 else ""
+        return (f"{rng.choice(STYLE[domain]).capitalize()}: a {size} {look} object, {_placement(a)}, "
+                f"on {BACKGROUND[a['background']].format(tone=a['bg_tone'])}{grain}.")
     colour = f" in {a['colour']} ink" if a.get("colour") else " in white on black"
     tilt = "upright" if not a.get("rotation") else f"rotated by about {a['rotation']} degrees"
     return f"A small handwritten digit{colour}, {tilt}, centred on a dark background with soft, blurred edges."
@@ -104,8 +100,8 @@ def write_chain(domain: str, cls: str, attrs: dict, rng: np.random.Generator, co
     conf_evidence, _ = _evidence(confusable)
     order = rng.permutation(3)
     fill = {f"e{i}": evidence[j] for i, j in enumerate(order)}
-    reasoning = rng.choice(REASONING).format(**fill, c0=conf_evidence[0], cls=display_name(target),
-                                             conf=display_name(confusable))
+    reasoning = rng.choice(REASONING).format(**fill, E0=fill["e0"][0].upper() + fill["e0"][1:], c0=conf_evidence[0],
+                                             cls=display_name(target), conf=display_name(confusable))
     return {
         "summary": str(rng.choice(SUMMARY)),
         "caption": _caption(domain, attrs, rng),
@@ -127,7 +123,7 @@ def imperfect(text_sections: dict, cls: str, defect: str, rng: np.random.Generat
 
 class AttributeTeacher:
     name = "attribute"
-    model = "attribute-teacher-v1"
+    model = "attribute-teacher-v2"  # v2: the ~70-word style (v1 wrote ~120 words); the cache keys on it
 
     def __init__(self, imperfect_rate: float):
         self.imperfect_rate = imperfect_rate

@@ -30,6 +30,18 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tens
 def eq1(logits: torch.Tensor, labels: torch.Tensor, pathway: torch.Tensor, n_images: int) -> dict[str, torch.Tensor]:
     """The loss and its two terms (each already divided by the number of images)."""
     summed, count = sequence_nll(logits, labels)
+    return eq1_from_sequences(summed, count, pathway, n_images)
+
+
+def eq1_groups(logits: list[torch.Tensor], groups: list[dict], n_images: int) -> dict[str, torch.Tensor]:
+    """Eq. 1 over a batch whose sequences come in groups of their own width (one per pathway)."""
+    per_sequence = [sequence_nll(lg, g["labels"]) for lg, g in zip(logits, groups)]
+    return eq1_from_sequences(torch.cat([s for s, _ in per_sequence]), torch.cat([c for _, c in per_sequence]),
+                              torch.cat([g["pathway"] for g in groups]), n_images)
+
+
+def eq1_from_sequences(summed: torch.Tensor, count: torch.Tensor, pathway: torch.Tensor,
+                       n_images: int) -> dict[str, torch.Tensor]:
     is_cls = pathway == CLS
     label_term = summed[is_cls].sum() / n_images
     reason_term = (summed[~is_cls] / count[~is_cls].clamp(min=1)).sum() / n_images

@@ -2,14 +2,17 @@
 
 An item is an image with its label and (optionally) a reasoning chain. The batch holds,
 for each image, a `q_cls` sequence (target: the class name) and/or a `q_reason` sequence
-(target: the chain), as the method asks. The vision tower runs once per image; its
-features are handed to the language model for every sequence of that image through
-transformers' `mm_encoder_outputs` (LLaVA, InternVL). Other architectures (Qwen2-VL's
-M-RoPE needs its own image grid per sequence) encode the image once per sequence.
+(target: the chain), as the method asks. Each pathway's sequences form a group padded to
+their own width (a label sequence is a quarter of a chain's length: padded together, most of
+an MTCT batch would be padding), and the language model runs once per group. The vision
+tower runs once per image; its features are handed to every sequence of that image through
+transformers' `mm_encoder_outputs` (LLaVA, InternVL). Other architectures (Qwen2-VL's M-RoPE
+needs its own image grid per sequence) encode the image once per sequence.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +35,9 @@ class TrainItem:
 
 
 class PathwayCollator:
-    """list[TrainItem] → batch with `pathway`, `image_index`, `n_images` beside the usual keys."""
+    """list[TrainItem] → {"groups": one padded batch per pathway present, each with `pathway` and
+    `image_index` beside the usual keys; "n_images"; and every group's tokens flattened into
+    "input_ids" / "attention_mask", which is what Trainer counts as tokens seen}."""
 
     def __init__(self, processor, classes: list[str], pathways: tuple[int, ...] = (CLS, REASON)):
         self.collate = Collator(processor)
@@ -50,36 +55,56 @@ class PathwayCollator:
         seqs = list(self.sequences(items))
         if not seqs:
             raise ValueError("a batch without any target: every item lacks the pathways this method trains")
-        batch = self.collate([ex for _, _, ex in seqs])
-        batch["pathway"] = torch.tensor([p for _, p, _ in seqs])
-        batch["image_index"] = torch.tensor([i for i, _, _ in seqs])
-        batch["n_images"] = torch.tensor(len(items))
-        return batch
+        groups = []
+        for pathway in self.pathways:
+            mine = [(i, ex) for i, p, ex in seqs if p == pathway]
+            if mine:
+                group = self.collate([ex for _, ex in mine])
+                group["pathway"] = torch.full((len(mine),), pathway)
+                group["image_index"] = torch.tensor([i for i, _ in mine])
+                groups.append(group)
+        return {"groups": groups, "n_images": torch.tensor(len(items)),
+                "input_ids": torch.cat([g["input_ids"].flatten() for g in groups]),
+                "attention_mask": torch.cat([g["attention_mask"].flatten() for g in groups])}
 
 
-def _rows_per_sequence(batch: dict) -> int:
-    rows = batch["pixel_values"].shape[0]
-    n_seq = batch["input_ids"].shape[0]
+def _rows_per_sequence(group: dict) -> int:
+    rows = group["pixel_values"].shape[0]
+    n_seq = group["input_ids"].shape[0]
     if rows % n_seq:
         raise ValueError("images differ in tile count: cannot share their encoding")
     return rows // n_seq
 
 
-def forward(model, batch: dict, share_images: bool = True):
-    """Logits for every sequence of the batch; each image through the vision tower once."""
-    inputs = {k: v for k, v in batch.items() if k not in ("labels", "pathway", "image_index", "n_images")}
+MODEL_INPUTS_EXCLUDED = ("labels", "pathway", "image_index")
+
+
+def forward(model, batch: dict, share_images: bool = True) -> list[torch.Tensor]:
+    """Logits for every group of the batch (one tensor per pathway group, in order); each
+    image through the vision tower once."""
+    groups = [{k: v for k, v in g.items() if k not in MODEL_INPUTS_EXCLUDED} for g in batch["groups"]]
     inner = getattr(model, "module", model)  # DDP wraps the model: its config and tower are inside
     inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     if not (share_images and inner.config.model_type in SHARED_ENCODING_TYPES):
-        return model(**inputs).logits
-    per = _rows_per_sequence(batch)
-    index = batch["image_index"].tolist()
-    images = sorted(set(index))  # images with at least one sequence (a chainless image may have none)
-    first = [index.index(i) for i in images]  # the first sequence of each image carries its pixels
-    unique = inputs.pop("pixel_values").view(len(index), per, *batch["pixel_values"].shape[1:])[first].flatten(0, 1)
+        return [model(**g).logits for g in groups]
+    per = _rows_per_sequence(batch["groups"][0])
+    if any(_rows_per_sequence(g) != per for g in batch["groups"]):
+        raise ValueError("images differ in tile count: cannot share their encoding")
+    index = [g["image_index"].tolist() for g in batch["groups"]]
+    images = sorted({i for idx in index for i in idx})  # images with at least one sequence
+    source = {}  # image -> (group, sequence) whose pixels are encoded
+    for k, idx in enumerate(index):
+        for s, i in enumerate(idx):
+            source.setdefault(i, (k, s))
+    pixels = [g.pop("pixel_values") for g in groups]
+    unique = torch.cat([pixels[k].view(len(index[k]), per, *pixels[k].shape[1:])[s] for k, s in map(source.get, images)])
     encoded = inner.model.get_image_features(pixel_values=unique, return_dict=True)
     pooled = encoded.pooler_output  # one entry per tile row of `unique` (a tensor or a list)
     slot = {image: k for k, image in enumerate(images)}
-    rows = [slot[i] * per + r for i in index for r in range(per)]
-    encoded.pooler_output = pooled[torch.tensor(rows)] if torch.is_tensor(pooled) else [pooled[r] for r in rows]
-    return model(**inputs, mm_encoder_outputs={"image": encoded}).logits
+    logits = []
+    for g, idx in zip(groups, index):
+        rows = [slot[i] * per + r for i in idx for r in range(per)]
+        mine = copy.copy(encoded)
+        mine.pooler_output = pooled[torch.tensor(rows)] if torch.is_tensor(pooled) else [pooled[r] for r in rows]
+        logits.append(model(**g, mm_encoder_outputs={"image": mine}).logits)
+    return logits

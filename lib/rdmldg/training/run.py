@@ -16,11 +16,11 @@ import torch
 
 from rdmldg import numerics
 from rdmldg.chains import q_cls
-from rdmldg.evaluation.scoring import accuracy, class_loglik, loglik_predictions
+from rdmldg.evaluation.scoring import accuracy, chain_predictions, class_loglik, loglik_predictions
 from rdmldg.io import ordinary_modes
 from rdmldg.methods import Method
 from rdmldg.models.lora import add_lora
-from rdmldg.params import Params
+from rdmldg.params import EvalParams, Params
 from rdmldg.seeding import derive_seed
 from rdmldg.training import data, sarr
 from rdmldg.training.collate import single
@@ -51,11 +51,16 @@ def fold_items(p: Params, manifest, root: Path, chains: dict[str, str], heldout:
             data.items(val_rows, root, chains, heldout, "validation"))
 
 
-def val_accuracy(model, processor, items: list[TrainItem], classes: list[str], batch_size: int) -> float:
-    """Training-domain validation: q_cls by class log-likelihood on the sources' out split."""
+def val_accuracy(model, processor, items: list[TrainItem], classes: list[str], readout: str, p: EvalParams) -> float:
+    """Training-domain validation on the sources' out split, read the way the method answers
+    (`Method.readout`): q_cls by class log-likelihood, or the CONCLUSION of a q_reason chain."""
     model.eval()
-    scores = class_loglik(model, processor, [single(it.image, q_cls(classes)) for it in items], classes, batch_size)
-    return accuracy(loglik_predictions(scores, classes), [it.label for it in items])["accuracy"]
+    truth = [it.label for it in items]
+    if readout == "reason":
+        return accuracy(chain_predictions(model, processor, [it.image for it in items], classes,
+                                          p.chain_max_new_tokens, p.generate_batch_size)[1], truth)["accuracy"]
+    scores = class_loglik(model, processor, [single(it.image, q_cls(classes)) for it in items], classes, p.batch_size)
+    return accuracy(loglik_predictions(scores, classes), truth)["accuracy"]
 
 
 def fingerprint(*parts) -> str:
@@ -77,10 +82,6 @@ def inputs_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _adapter_state(model) -> dict[str, torch.Tensor]:
-    return {n: t.detach().clone() for n, t in model.named_parameters() if "lora_" in n}
-
-
 def _load_adapter(model, folder: Path) -> None:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -88,17 +89,36 @@ def _load_adapter(model, folder: Path) -> None:
     set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
 
 
+def _adopt(folder: Path, donor: Path | None, stamp: str) -> None:
+    """Copy a finished stage with this fingerprint from `donor` (another method's run) into `folder`."""
+    if donor is None or folder.joinpath(DONE).exists() or not donor.joinpath(DONE).exists():
+        return
+    if json.loads(donor.joinpath(DONE).read_text())["fingerprint"] == stamp:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(donor, folder)
+
+
 def run(p: Params, method: Method, base_model, processor, train_items, val_items, classes: list[str], heldout: str,
-        out_dir: Path, key: str, progress: bool = True) -> dict:
-    """Train one method on one fold; returns the stage table and the selected stage."""
-    torch.manual_seed(derive_seed(p.study.seed, "lora", heldout, method.name))
-    model = add_lora(base_model, p.train.lora.rank, p.train.lora.alpha, p.train.lora.dropout)
+        out_dir: Path, key: str, progress: bool = True, stage0_from: Path | None = None) -> dict:
+    """Train one method on one fold; returns the stage table and the selected stage.
+
+    Stage 0 belongs to `method.stage0` — SARR's is reasoning SFT, RD-MLDG's is MTCT — and is
+    seeded and fingerprinted as that method's, so it is the same training whichever run does it:
+    a finished one in `stage0_from` (that method's run on this fold) is copied, not redone. The
+    pairs (reasoning, SARR) and (MTCT, RD-MLDG) then differ by their SARR rounds alone."""
+    torch.manual_seed(derive_seed(p.study.seed, "lora", heldout, method.stage0))
+    model = add_lora(base_model, p.train.lora.rank, p.train.lora.alpha, p.train.lora.dropout,
+                     token_embeddings=p.train.lora.token_embeddings)
     items, rows, history = list(train_items), [], []
     rounds = p.train.sarr.rounds if method.sarr else 0
+    if rounds:
+        sarr.check_room(processor, items, p.eval.chain_max_new_tokens)
     for stage in range(rounds + 1):
         folder = out_dir / f"stage{stage}"
-        stamp = fingerprint(key, stage)
+        stamp = fingerprint(key, method.stage0 if stage == 0 else method.name, stage)
         done = folder / DONE
+        if stage == 0:
+            _adopt(folder, stage0_from and stage0_from / "stage0", stamp)
         if done.exists() and json.loads(done.read_text())["fingerprint"] == stamp:
             _load_adapter(model, folder / "adapter")  # finished earlier: continue from its weights
             record = json.loads(done.read_text())
@@ -134,7 +154,7 @@ def run(p: Params, method: Method, base_model, processor, train_items, val_items
             record.update({"fingerprint": stamp, "steps": info["steps"], "tokens": info["tokens"],
                            "history": [h for h in info["history"] if "loss" in h],
                            "chains": {it.image_id: it.chain for it in items if it.chain}})
-            record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, p.eval.batch_size)
+            record["val_accuracy"] = val_accuracy(model, processor, val_items, classes, method.readout, p.eval)
             done.write_text(json.dumps(record, sort_keys=True))
             print(f"{out_dir} stage {stage}: {record['steps']} steps, "
                   f"validation accuracy {record['val_accuracy']:.3f}", flush=True)

@@ -35,6 +35,21 @@ def select(items: list[TrainItem], texts: list[str], classes: list[str], fallbac
     return nxt, stats
 
 
+def check_room(processor, items: list[TrainItem], max_new_tokens: int) -> int:
+    """The longest training chain in tokens; refuses a generation budget too short for it. A
+    self-chain in the style the model was taught is about as long as its teacher's, and one
+    cut off before its CONCLUSION is rejected whatever it says — SARR would measure the budget,
+    not the model."""
+    tok = processor.tokenizer
+    longest = max((len(tok(it.chain, add_special_tokens=False)["input_ids"]) + 1 for it in items if it.chain), default=0)
+    if longest > max_new_tokens:
+        raise ValueError(f"eval.chain_max_new_tokens ({max_new_tokens}) is shorter than the longest training chain "
+                         f"({longest} tokens with its end of turn): SARR's self-chains in that style would be cut off "
+                         f"before their CONCLUSION and rejected. Fix: set eval.chain_max_new_tokens to at least "
+                         f"{longest} in params/eval.yaml")
+    return longest
+
+
 def self_chains(model, processor, items: list[TrainItem], classes: list[str], heldout: str, max_new_tokens: int,
                 batch_size: int) -> list[str]:
     """Greedy, batched (KV-cached) generation of a chain per source training image."""

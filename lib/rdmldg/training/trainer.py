@@ -10,7 +10,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from rdmldg.params import TrainParams
-from rdmldg.training.loss import eq1
+from rdmldg.training.loss import eq1_groups
 from rdmldg.training.pathways import forward
 
 
@@ -27,7 +27,7 @@ class Eq1Trainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         logits = forward(model, inputs, self.share_images)
-        parts = eq1(logits, inputs["labels"], inputs["pathway"], int(inputs["n_images"]))
+        parts = eq1_groups(logits, inputs["groups"], int(inputs["n_images"]))
         label, reasoning = float(parts["label"]), float(parts["reasoning"])
         if not torch.isfinite(parts["loss"]):
             raise NonFiniteLoss(
