@@ -62,7 +62,7 @@ def test_failure_still_renders_the_traceback_and_exits_1(project):
 
 def test_bad_params_fail_before_any_kernel(project):
     path = project / "params" / "train.yaml"
-    path.write_text(path.read_text().replace("lr: 0.0005", "lr: -1"))
+    path.write_text(path.read_text().replace("lr: 0.002", "lr: -1"))
     out = _run(project, False)
     assert out.returncode == 2 and "train.lr" in out.stderr and "params/train.yaml" in out.stderr
     assert not (project / "reports").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -218,3 +220,9 @@ def test_sarr_adopts_the_reasoning_run_as_its_stage0_and_ends_where_training_it_
         b = (tmp_path / "sarr-alone" / stage / "adapter" / "adapter_model.safetensors").read_bytes()
         assert a == b, f"{stage}: adopting the reasoning run's stage 0 changed the result"
     assert adopted["stages"].equals(alone["stages"])
+    # a stale stage 0 left by an earlier run (another seed, say) is replaced by the donor's, not retrained
+    stale = tmp_path / "sarr-adopted" / "stage0" / "done.json"
+    stale.write_text(json.dumps({**json.loads(stale.read_text()), "fingerprint": "an earlier run"}))
+    train_run._adopt(tmp_path / "sarr-adopted" / "stage0", tmp_path / "reasoning" / "stage0",
+                     json.loads((tmp_path / "reasoning" / "stage0" / "done.json").read_text())["fingerprint"])
+    assert stale.read_bytes() == (tmp_path / "reasoning" / "stage0" / "done.json").read_bytes()

@@ -91,9 +91,12 @@ def _load_adapter(model, folder: Path) -> None:
 
 def _adopt(folder: Path, donor: Path | None, stamp: str) -> None:
     """Copy a finished stage with this fingerprint from `donor` (another method's run) into `folder`."""
-    if donor is None or folder.joinpath(DONE).exists() or not donor.joinpath(DONE).exists():
+    def stamp_of(stage: Path) -> str | None:
+        return json.loads(stage.joinpath(DONE).read_text())["fingerprint"] if stage.joinpath(DONE).exists() else None
+
+    if donor is None or stamp_of(folder) == stamp:  # none to copy from, or this stage is current already
         return
-    if json.loads(donor.joinpath(DONE).read_text())["fingerprint"] == stamp:
+    if stamp_of(donor) == stamp:  # a stale stage of an earlier run (other params) is replaced too
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(donor, folder)
 
