@@ -178,3 +178,13 @@ def test_cli_check_exits_2_with_message(project):
     out = subprocess.run([sys.executable, "-m", "rdmldg.params", "check"], cwd=project,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "params/train.yaml:" in out.stderr and "train.lr" in out.stderr
+
+
+def test_a_real_dataset_with_the_attribute_teacher_is_refused_before_anything_runs(project):
+    """The paper profiles name a real teacher; a DomainBed dataset left with the offline
+    attribute teacher is refused by the check, naming the key and the fix."""
+    params.apply_profile("paper-pacs", project / "params")
+    assert params.resolve_profile("paper-pacs", project / "params")["chains"]["teacher"] == "openai"
+    _edit(project, "chains", "teacher: openai", "teacher: attribute")
+    msg = _error(project)
+    assert "chains.yaml" in msg and "chains.teacher: 'attribute'" in msg and "Fix: set chains.teacher to openai" in msg

@@ -511,6 +511,14 @@ def _cross_check(p: dict[str, BaseModel], shown: dict[str, str]) -> list[str]:
                     f"{data.dataset_name()} (domains: {', '.join(domains)}). Fix: {hint}"
                     "use one of those domains, or 'all'"
                 )
+    chains = p.get("chains")
+    if chains is not None and data.source == "domainbed" and chains.teacher == "attribute":
+        problems.append(
+            f"{shown['chains']}: chains.teacher: 'attribute' writes chains from the generating attributes of the "
+            f"synthetic world, which {data.dataset_name()} images do not have. Fix: set chains.teacher to openai "
+            "(an OpenAI-compatible endpoint: vLLM serving a local MLLM, or GPT-4o as the paper) or hf (a local "
+            "checkpoint, chains.hf.checkpoint)"
+        )
     return problems
 
 
