@@ -5,8 +5,13 @@ SHELL := bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-STAMP := $(VENV)/.installed
-LOCK := requirements.lock
+# A CUDA machine (nvidia-smi on PATH, or GPU=1) gets requirements-gpu.lock: torch's CUDA build
+# and torchvision; GPU=0 keeps the CPU lock anywhere.
+GPU ?= $(if $(shell command -v nvidia-smi 2>/dev/null),1,0)
+LOCK := $(if $(filter 1,$(GPU)),requirements-gpu.lock,requirements.lock)
+comma := ,
+EXTRAS := dev,lab$(if $(filter 1,$(GPU)),$(comma)gpu)
+STAMP := $(VENV)/.installed-$(if $(filter 1,$(GPU)),gpu,cpu)
 # DVC stages call `python -m rdmldg.nbrun`: make that the environment's python.
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
@@ -26,7 +31,7 @@ PIP_QUIET := { grep -v "is ignored: it is neither a file nor a directory" || tru
 help:
 	@echo "make study          create .venv if missing, then run the whole study (dvc repro)"
 	@echo "make test           create .venv if missing, then run the test suite"
-	@echo "make env            create .venv exactly as requirements.lock says"
+	@echo "make env            create .venv exactly as requirements.lock says (GPU=1: requirements-gpu.lock, CUDA)"
 	@echo "make lock           regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)"
 	@echo "make lab            JupyterLab with the .py notebooks opening as notebooks"
 	@echo "make profile P=X    write params/*.yaml from params/profiles/X.yaml"
@@ -39,7 +44,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	@echo "installing the environment into $(VENV) from $(LOCK) (first time: about 2 minutes)"
 	$(BIN)/python -m pip install -q -c $(LOCK) pip setuptools 2>&1 | $(PIP_QUIET)
-	$(BIN)/python -m pip install -q --no-build-isolation -c $(LOCK) -e '.[dev,lab]' 2>&1 | $(PIP_QUIET)
+	@rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(LOCK) -e '.[$(EXTRAS)]' 2>&1 | $(PIP_QUIET)
 	$(BIN)/python -m rdmldg.lockfile verify $(LOCK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name rdmldg --display-name "RD-MLDG (.venv)" >/dev/null
 	@touch $(STAMP)
@@ -51,8 +57,9 @@ lock:
 		$(BIN)/python -m pip install -q -c $(LOCK) pip-tools 2>&1 | $(PIP_QUIET); }
 	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --extra dev --extra lab \
 		--no-emit-index-url --no-emit-find-links --newline LF $(if $(UPGRADE),--upgrade) \
-		--output-file $(LOCK) pyproject.toml 2>&1 | $(PIP_QUIET)
-	@echo "wrote $(LOCK); install it with: make env"
+		--output-file requirements.lock pyproject.toml 2>&1 | $(PIP_QUIET)
+	$(BIN)/python -m rdmldg.lockfile gpu
+	@echo "wrote requirements.lock and requirements-gpu.lock; install with: make env"
 
 study: $(STAMP)
 	$(BIN)/python -m rdmldg.params check

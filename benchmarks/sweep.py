@@ -69,8 +69,9 @@ def main() -> None:
             for heldout in P.heldout_domains():
                 train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_column(trial))
                 base, processor = load_base(args.root, P.model)
-                result = train_run.run(P, method, base, processor, train_items, val_items, classes, heldout,
-                                       Path(scratch) / heldout, key=f"sweep{hparams_seed}", progress=False)
+                plan = train_run.FoldPlan(trial, heldout, train_items, val_items, f"sweep{hparams_seed}",
+                                          Path(scratch) / heldout)
+                result = train_run.run(P, method, base, processor, plan, classes, progress=False)
                 stages = result["stages"]
                 per_fold[heldout] = {"source_val": round(float(stages["val_accuracy"].max()), 4),
                                      "steps": int(stages["steps"].sum()), "train_images": len(train_items),

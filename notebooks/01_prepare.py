@@ -19,7 +19,7 @@
 #
 # The data comes from one of three sources (`data.source`), all read by the same
 # DomainBed-layout reader: the synthetic world (default), scikit-learn's digits, or real
-# DomainBed folders. Splits follow DomainBed exactly (STUDY.md §2).
+# DomainBed folders. Splits follow DomainBed exactly (docs/science.md §2).
 
 # %% tags=["parameters"]
 params_dir = "params"

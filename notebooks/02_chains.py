@@ -18,7 +18,7 @@
 # belong?
 #
 # Every source-domain training image gets a five-stage chain
-# (`<SUMMARY> <CAPTION> <REASONING> <REFLECTION> <CONCLUSION>`, STUDY.md §1A). The teacher
+# (`<SUMMARY> <CAPTION> <REASONING> <REFLECTION> <CONCLUSION>`, docs/science.md §1A). The teacher
 # sees the image and the options, never the label; up to K candidates are sampled and the
 # first that parses and concludes the true class is kept. Answers are cached, so an
 # interrupted or repeated run asks the teacher nothing twice.

@@ -25,7 +25,8 @@
 # Phase 2: on the frozen tower, the projector and decoder learn the tasks — captions, short
 # answers, few-shot sequences and chains in a *plain* style of its own — on neutral
 # renderings (flat silhouettes on white). A real profile instead records a local checkpoint
-# by path, config and content hash.
+# by path, config and content hash, and the sections on building and pretraining the
+# embedded model stay empty (the first cell says which source this run used).
 
 # %% tags=["parameters"]
 params_dir = "params"
@@ -39,6 +40,9 @@ from rdmldg import stage
 S = stage.begin("base", params_dir)
 P = S.params.model
 display(S.provenance_table())
+print(f"model source: {P.source}" + (f" — the checkpoint at {P.checkpoint}, loaded as it is: nothing is built or "
+                                     "pretrained here" if P.source == "checkpoint" else
+                                     " — built and pretrained below"))
 
 # %% [markdown]
 # ## A real checkpoint: record it, do not copy it

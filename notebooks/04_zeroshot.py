@@ -15,7 +15,7 @@
 #
 # **Question.** How does the base MLLM fare on each domain without fine-tuning; do in-context
 # examples help, and how fragile is that help; and is a failure one of *seeing* or of
-# *mapping* what it sees to the class name? (STUDY.md §1B.)
+# *mapping* what it sees to the class name? (docs/science.md §1B.)
 #
 # * Zero-shot: the "Choice list" prompt (generated, `Answer Choice:` parsed) and `q_cls`
 #   (scored by class log-likelihood in one forward pass, and generated + parsed).

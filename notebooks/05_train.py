@@ -19,8 +19,7 @@
 #
 # LoRA adapters in the vision encoder and the language model are trained on the source
 # domains' `in` splits with Eq. 1 (label: summed NLL of the label tokens; reasoning: NLL
-# divided by the chain's own length; averaged over images; each image encoded once for
-# both pathways). The held-out domain never reaches training, validation or SARR
+# divided by the chain's own length; averaged over images). The held-out domain never reaches training, validation or SARR
 # (guarded in code). Each stage is selected on the sources' `out` splits.
 
 # %% tags=["parameters"]
@@ -28,19 +27,19 @@ params_dir = "params"
 method = "mtct"
 
 # %%
-import json
+from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import display
 
 from rdmldg import chain_dataset, methods, stage
 from rdmldg.analysis.token_probs import class_token_probs, confidence_shares
-from rdmldg.data import image_root, read_prepared, split_column
-from rdmldg.models.base import load_base
+from rdmldg.data import image_root, read_prepared
+from rdmldg.models.base import base_model_type, load_base
+from rdmldg.training import launch
 from rdmldg.training import run as train_run
+from rdmldg.training.pathways import image_encoding
 
 S = stage.begin(f"train-{method}", params_dir)
 M = methods.get(method)
@@ -49,9 +48,10 @@ manifest, info = read_prepared(S.root / "data" / "prepared")
 classes = info["classes"]
 root = image_root(info, S.root)
 chains = {r["image_id"]: r["text"] for r in chain_dataset.read(S.root / "data" / "chains")[0]}
-out_root = S.root / "models" / "runs" / method
 print(f"{M.name}: {M.description}; folds: {P.heldout_domains()}; trial seeds: {P.data.trial_seeds}; "
       f"SARR rounds: {P.train.sarr.rounds if M.sarr else 0}")
+print("image encoding:", image_encoding(base_model_type(S.root), P.train.share_image_encoding))
+print(P.train.global_batch_note())
 display(S.provenance_table())
 
 # %% [markdown]
@@ -59,28 +59,24 @@ display(S.provenance_table())
 
 # %%
 results, curves, stages, challenge = {}, [], [], []
-inputs = train_run.inputs_digest(S.root)  # finished stages are reused only for identical inputs
-folds = [(t, h) for t in P.data.trial_seeds for h in P.heldout_domains()]
-for trial, heldout in folds:
-    run_name = f"trial{trial}/{heldout}"
-    train_items, val_items = train_run.fold_items(P, manifest, root, chains, heldout, split_column(trial))
+plans = train_run.fold_plans(P, M, manifest, root, chains, S.root / "models" / "runs", train_run.inputs_digest(S.root))
+if P.train.compute.num_processes > 1:  # train every fold under accelerate launch; below only reads the results
+    launch.train_folds(S.root, P, method, Path(params_dir))
+for plan in plans:
     base, processor = load_base(S.root, P.model)
-    probe = train_items[:: max(1, len(train_items) // 32)]  # training images: they carry teacher chains
+    probe = plan.train_items[:: max(1, len(plan.train_items) // 32)]  # training images: they carry teacher chains
     before = class_token_probs(base, processor, probe, classes, P.eval.batch_size)
-    key = train_run.fingerprint(trial, heldout, P.train.model_dump(), P.eval.model_dump(), P.study.seed,
-                                [it.image_id for it in train_items], inputs)
-    result = train_run.run(P, M, base, processor, train_items, val_items, classes, heldout, out_root / run_name, key,
-                           progress=False, stage0_from=out_root.parent / M.stage0 / run_name)
+    result = train_run.run(P, M, base, processor, plan, classes, progress=False)
     after = class_token_probs(result["model"], processor, probe, classes, P.eval.batch_size)
     for when, probs in (("before", before), ("after", after)):
         for prompt, values in probs.items():
-            challenge.append({"run": run_name, "when": when, "prompt": prompt, **confidence_shares(values)})
-    curves.append(result["history"].assign(heldout=heldout, trial=trial))
-    stages.append(result["stages"].assign(heldout=heldout, trial=trial,
-                                          selected=lambda t: t["stage"] == result["selected_stage"]))
-    results[run_name] = {"selected_stage": result["selected_stage"], "train_images": len(train_items),
-                         "val_accuracy": float(result["stages"]["val_accuracy"].iloc[result["selected_stage"]])}
-    print(run_name, results[run_name])
+            challenge.append({"run": plan.name, "when": when, "prompt": prompt, **confidence_shares(values)})
+    curves.append(result["history"].assign(heldout=plan.heldout, trial=plan.trial))
+    stages.append(result["stages"].assign(heldout=plan.heldout, trial=plan.trial,
+                                          selected=result["stages"]["stage"] == result["selected_stage"]))
+    results[plan.name] = {"selected_stage": result["selected_stage"], "train_images": len(plan.train_items),
+                          "val_accuracy": float(result["stages"]["val_accuracy"].iloc[result["selected_stage"]])}
+    print(plan.name, results[plan.name])
 curves, stages, challenge = pd.concat(curves), pd.concat(stages), pd.DataFrame(challenge)
 
 # %% [markdown]

@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions protocol, for tests.
 
-`app(payload, headers) -> Reply` decides each answer; the server records every request.
+`app(payload, headers) -> Reply` decides each answer (the request's path is the pseudo-header
+`:path`); the server records every request.
 Nothing here waits on a clock to order events: a reply can wait for an event
 (`Reply.wait_for`), and `hold_after=N` holds every request after the first N until the test
 sets `release` (`holding` is set as soon as one is held), so a test can act while the client
@@ -58,7 +59,7 @@ class ChatServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 payload = json.loads(body)
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                headers = {k.lower(): v for k, v in self.headers.items()} | {":path": self.path}
                 with server.lock:
                     server.requests.append((payload, headers))
                     held = server.hold_after is not None and len(server.requests) > server.hold_after
@@ -72,7 +73,7 @@ class ChatServer:
                 if reply.raw is not None:
                     data = reply.raw
                 elif reply.status == 200:
-                    data = json.dumps({"id": "x", "object": "chat.completion", "model": payload["model"],
+                    data = json.dumps({"id": "x", "object": "chat.completion", "model": payload.get("model", ""),
                                        "choices": [{"index": 0, "finish_reason": "stop", "message":
                                                     {"role": "assistant", "content": reply.content}}]}).encode()
                 else:

@@ -81,3 +81,21 @@ def test_published_tables_are_the_papers_numbers():
     assert published.MAIN.loc["RD-MLDG (InternVL3-8B)", "avg"] == 86.89
     assert list(published.ABLATION.index) == ["zeroshot", "label", "reasoning", "mtct", "sarr", "rdmldg"]
     assert published.ABLATION.loc["rdmldg", "TerraInc"] == 70.65
+
+
+@pytest.mark.parametrize("arch", sorted(architectures.BUILDERS))
+def test_vision_features_for_every_architecture_one_row_per_image(arch):
+    """The mapping-deficiency probe reads every supported tower: LLaVA's and InternVL's take
+    pixel rows (InternVL several tiles per image when it tiles), Qwen2-VL's a flat patch
+    sequence with its grid."""
+    from rdmldg.analysis.probe import vision_features
+    from rdmldg.models.pretrain import vision_tower
+
+    build = architectures.BUILDERS[arch]
+    model, processor = build(max_tiles=4) if arch == "internvl" else build()
+    model.eval()
+    images = [Image.new("RGB", wh, (50 * k, 90, 30)) for k, wh in enumerate([(96, 32), (32, 32), (32, 64)])]
+    feats = vision_features(vision_tower(model), processor, images, batch_size=2)
+    assert feats.shape[0] == 3 and np.isfinite(feats).all()
+    alone = vision_features(vision_tower(model), processor, images[2:], batch_size=1)
+    assert np.allclose(feats[2], alone[0], atol=1e-5)  # batching does not mix images

@@ -144,3 +144,22 @@ def test_when_every_candidate_fails_nothing_is_written_and_the_teacher_is_named(
     assert msg.startswith(f"no chain was accepted: all {IMAGES} images were rejected after up to 2 candidates")
     assert f"teacher openai (m@{netloc})" in msg and "missing section" in msg and "nothing was written" in msg
     assert not (project / "data" / "chains").exists()
+
+
+def test_a_local_checkpoint_teacher_that_never_answers_in_format_is_refused_by_name(project):
+    """A random tiny LLaVA as `chains.teacher: hf`: every candidate is rejected, and the stage
+    says so (teacher, reasons, the fix) instead of failing later on an empty table."""
+    from rdmldg.models import architectures
+    from rdmldg.models.checkpoints import save_checkpoint
+
+    data = DataParams(synthetic=SyntheticParams(images_per_class=2, image_size=24))
+    params.write_concern("data", data.model_dump(mode="json"), project / "params")
+    prepare(data, project / "data" / "prepared", project)
+    save_checkpoint(*architectures.llava(), project / "teacher")
+    chains = params.ChainsParams(teacher="hf", candidates=1, hf={"checkpoint": "teacher", "max_new_tokens": 8})
+    params.write_concern("chains", chains.model_dump(mode="json"), project / "params")
+    with pytest.raises(chain_dataset.NoChainAccepted) as exc:
+        chain_dataset.build(params.load(project / "params"), project, project / "data" / "chains", progress=False)
+    msg = str(exc.value)
+    assert "no chain was accepted" in msg and "teacher hf (teacher:" in msg and "Fix:" in msg
+    assert not (project / "data" / "chains").exists()

@@ -1,4 +1,4 @@
-"""DomainBed results records (STUDY.md §2) and the tables derived from them."""
+"""DomainBed results records (docs/science.md §2) and the tables derived from them."""
 
 from __future__ import annotations
 

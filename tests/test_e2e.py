@@ -3,45 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_repo, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 
 
-def _sh(cwd: Path, *cmd: str, env: dict) -> str:
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout + out.stderr
+_sh = run_ok
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """A git repo holding the tracked and untracked-not-ignored files of this checkout."""
+    """The smoke profile through the real DVC pipeline, in a copy of this checkout."""
     dest = tmp_path_factory.mktemp("e2e") / "study"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    outputs = ("data/", "models/", "reports/")  # pipeline outputs: the copy must make its own
-    for rel in files:
-        if rel.startswith(outputs) and not rel.endswith(".gitignore"):
-            continue
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(dest / "lib"),  # the copy's library, not the editable install's
-           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("RDMLDG_ROOT", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
-        _sh(dest, *cmd, env=env)
-    (dest / "dvc.lock").unlink(missing_ok=True)
+    env = copy_repo(dest)
     _sh(dest, sys.executable, "-m", "rdmldg.params", "apply", "smoke", env=env)
     log = _sh(dest, sys.executable, "-m", "dvc", "repro", env=env)
     return dest, env, log
@@ -172,9 +152,44 @@ def test_experiment_on_a_data_param(study):
     assert '"n_images": 140' in json.dumps(shown)
 
 
+def test_exp_show_keeps_the_headline_in_a_few_columns(study):
+    """The README's `dvc exp show --drop '.*' --keep …` gives the headline file's columns only."""
+    dest, env, _ = study
+    out = _sh(dest, sys.executable, "-m", "dvc", "exp", "show", "--csv", "--drop", ".*", "--keep",
+              "Experiment|heldout_avg", env=env)
+    header = out.splitlines()[0].split(",")
+    assert header[0] == "Experiment" and len(header) == 1 + 6, header  # zero-shot and the five methods
+    assert all("heldout_avg" in column for column in header[1:]), header
+    headline = json.loads((dest / "reports" / "metrics" / "headline.json").read_text())
+    assert set(headline) == {"heldout_avg", "paired_avg"} and "mtct-reasoning" in headline["paired_avg"]
+
+
 def test_no_stage_raises_a_deprecation(study):
     """The kernels run the library for real; a deprecation there would become an error later."""
     dest, _, log = study
     found = {nb.relative_to(dest).as_posix(): w for nb in sorted((dest / "reports" / "executed").rglob("*.ipynb"))
              for w in ("FutureWarning", "DeprecationWarning", "is deprecated") if w in nb.read_text()}
     assert found == {} and "FutureWarning" not in log
+
+
+def test_train_stage_under_two_processes(study, tmp_path):
+    """`train.compute.num_processes: 2` makes the real stage command train under `accelerate
+    launch` (two CPU processes, DDP over gloo): each optimizer step then takes two devices'
+    batches, and the notebook reads the finished folds back into its report."""
+    dest, env, _ = study
+    copy = tmp_path / "ddp"
+    shutil.copytree(dest, copy, symlinks=True)
+    env = {**env, "PYTHONPATH": str(copy / "lib")}
+    for name, old, new in (("train", "num_processes: 1", "num_processes: 2"),
+                           ("study", "heldout_domains: all", "heldout_domains: [sketch]")):
+        path = copy / "params" / f"{name}.yaml"
+        assert old in path.read_text(), (name, old)
+        path.write_text(path.read_text().replace(old, new))
+    log = _sh(copy, sys.executable, "-m", "dvc", "repro", "-s", "train@label", env=env)
+    assert "global batch 16 = 8 per device x 1 accumulation step(s) x 2 process(es)" in log
+    assert "launching: -m accelerate.commands.launch --multi_gpu --num_processes 2" in log
+    done = json.loads((copy / "models" / "runs" / "label" / "trial0" / "sketch" / "stage0" / "done.json").read_text())
+    train_images = 3 * 8  # smoke: 8 training images per source domain
+    assert done["steps"] == -(-train_images // 16)  # one epoch at the global batch
+    report = (copy / "reports" / "train" / "method-label.html").read_text()
+    assert "Traceback" not in report and "trial0/sketch" in report

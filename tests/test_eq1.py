@@ -11,7 +11,7 @@ from PIL import Image
 from rdmldg.models import architectures
 from rdmldg.training.collate import IGNORE
 from rdmldg.training.loss import CLS, REASON, eq1, token_mean
-from rdmldg.training.pathways import PathwayCollator, TrainItem, forward
+from rdmldg.training.pathways import PathwayCollator, TrainItem, forward, tile_rows
 
 
 def _hand(logits, labels, pathway, n_images):
@@ -77,6 +77,30 @@ def test_shared_image_encoding_gives_the_same_logits(arch):
     with torch.no_grad():
         shared, separate = forward(model, batch, True), forward(model, batch, False)
     assert len(shared) == 2 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate))
+
+
+def test_shared_encoding_handles_images_with_different_tile_counts():
+    """InternVL tiles by aspect ratio: a wide, a square and a tall image give different numbers
+    of pixel rows; each image is still encoded once and every sequence sees its own tiles."""
+    model, processor = architectures.internvl(max_tiles=4)
+    model.eval()
+    shapes = [(96, 32), (32, 32), (32, 64)]
+    items = [TrainItem(f"i{k}", Image.new("RGB", wh, (70 * k, 40, 90)), "ball", "<SUMMARY>s</SUMMARY> c " * (k + 1))
+             for k, wh in enumerate(shapes)]
+    batch = PathwayCollator(processor, ["ball", "star"])(items)
+    label = batch["groups"][0]
+    rows = tile_rows(label["input_ids"], label["pixel_values"].shape[0], model.config.image_token_id)
+    assert len(set(rows)) > 1 and rows[1] == 1  # mixed tile counts; the square image is one tile
+    with torch.no_grad():
+        shared, separate = forward(model, batch, True), forward(model, batch, False)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate))
+
+
+def test_tile_rows_refuses_pixels_that_do_not_match_the_image_tokens():
+    ids = torch.tensor([[7, 7, 1], [7, 1, 1]])  # 2 and 1 image tokens
+    assert tile_rows(ids, 3, image_token_id=7) == [2, 1]
+    with pytest.raises(ValueError, match="cannot split 4 pixel rows"):
+        tile_rows(ids, 4, image_token_id=7)
 
 
 def test_reasoning_only_batch_with_a_chainless_image_shares_encoding():

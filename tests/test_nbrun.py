@@ -60,6 +60,22 @@ def test_failure_still_renders_the_traceback_and_exits_1(project):
     assert "this cell fails on purpose" in html and "RuntimeError" in html
 
 
+def test_a_failed_stage_marks_the_front_page_out_of_date(project):
+    from rdmldg.reports import build_index
+
+    build_index(project)  # a front page from an earlier, good run
+    before = (project / "reports" / "index.html").read_text()
+    assert "Out of date" not in before
+    for coords in (("heldout=photo",), ("heldout=sketch",)):
+        assert _run(project, True, *coords).returncode == 1
+    page = (project / "reports" / "index.html").read_text()
+    assert page.count("Out of date") == 1  # one banner: the latest failure's
+    assert "Stage <code>tiny@sketch</code> failed" in page and "href='tiny/heldout-sketch.html'" in page
+    assert page.replace(re.search(r"\n<div id='stale'>.*?</div>", page, re.DOTALL).group(0), "") == before
+    build_index(project)  # the next good run's report stage writes a clean page
+    assert "Out of date" not in (project / "reports" / "index.html").read_text()
+
+
 def test_bad_params_fail_before_any_kernel(project):
     path = project / "params" / "train.yaml"
     path.write_text(path.read_text().replace("lr: 0.002", "lr: -1"))

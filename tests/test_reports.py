@@ -58,3 +58,32 @@ def test_front_page_shows_the_headline_from_the_analysis_metrics(project):
     assert "<td>39.4</td><td>35–75</td><td>met</td>" in text and "<td>X</td><td>≥ 15</td><td>not measured</td>" in text
     assert "cartoon 307, photo 306" in text and "Avg 1.2–1.4 points" in text and "95 %" in text
     assert text.index("<th>zeroshot</th>") < text.index("<th>rdmldg</th>")  # the study's order
+
+
+def test_front_page_calls_a_tie_a_tie_and_chance_chance(project):
+    import json
+
+    metrics = project / "reports" / "metrics"
+    metrics.mkdir(parents=True)
+    a = _analysis_metrics()
+    (metrics / "analysis.json").write_text(json.dumps(a))
+    assert "best fine-tuned method: <b>rdmldg</b> at 41.8 % (chance 12.5 %)." in build_index(project).read_text()
+    a["methods"] = ["zeroshot", "label", "rdmldg"]
+    a["binomial_se"]["label"] = {"Avg": 1.25}
+    a["headline"] = {"best_method": "label", "best_avg": 13.0, "zeroshot_avg": 12.0, "best_methods": ["label", "rdmldg"]}
+    for readout in a["lodo"].values():
+        readout["label"] = readout["rdmldg"]
+    (metrics / "analysis.json").write_text(json.dumps(a))
+    text = build_index(project).read_text()
+    assert "a tie between <b>label</b> and <b>rdmldg</b> at 13.0 %, no better than chance (12.5 %)." in text
+    assert "best fine-tuned method" not in text
+
+
+def test_base_entry_describes_a_loaded_checkpoint_as_such(project):
+    reports = project / "reports"
+    (reports / "metrics").mkdir(parents=True)
+    (reports / "base.html").write_text("<html></html>")
+    assert "pretraining curves" in build_index(project).read_text()
+    (reports / "metrics" / "base.json").write_text('{"source": "checkpoint", "model_type": "internvl"}')
+    text = build_index(project).read_text()
+    assert "pretraining curves" not in text and "The loaded checkpoint" in text

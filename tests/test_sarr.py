@@ -70,3 +70,72 @@ def test_a_generation_budget_shorter_than_the_chains_is_refused_before_training(
     assert check_room(processor, items, need) == need
     with pytest.raises(ValueError, match=rf"chain_max_new_tokens \({need - 1}\) is shorter .* at least {need} in params/eval.yaml"):
         check_room(processor, items, need - 1)
+
+
+# ----------------------------------------------------------------------------- served generation
+def _served_params(tmp_path, base_url: str):
+    from rdmldg import params as params_mod
+
+    p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
+    sarr_p = p.train.sarr.model_copy(update={"rounds": 1, "generator": "served", "served": p.train.sarr.served.model_copy(
+        update={"base_url": base_url, "backoff_s": 0.01, "concurrency": 4})})
+    train = p.train.model_copy(update={"lr": 1e-2, "epochs": 1, "batch_size": 4, "sarr": sarr_p})
+    return p.model_copy(update={"train": train, "eval": p.eval.model_copy(update={"chain_max_new_tokens": 256})})
+
+
+def _served_items():
+    classes = ["ball", "star", "ring"]
+    return classes, [TrainItem(f"img{i}", Image.new("RGB", (32, 32), (20 * i, 90, 30)), classes[i % 3],
+                               format_chain(summary="s", caption="c", reasoning="r", reflection="f",
+                                            conclusion=classes[i % 3]), "cartoon") for i in range(6)]
+
+
+def test_sarr_round_from_a_served_model_names_its_adapter_and_asks_greedily(tmp_path):
+    """The round's chains come from the server: the previous stage's adapter loaded under its
+    own name, then every source image asked q_reason exactly, greedily, of that adapter."""
+    from chat_server import ChatServer, Reply
+
+    from rdmldg import methods
+    from rdmldg.chains import q_reason
+    from rdmldg.training import run as train_run
+    from rdmldg.training.served import png_data_url
+
+    classes, items = _served_items()
+    label_of = {png_data_url(it.image): it.label for it in items}
+
+    def app(payload, headers):
+        if headers[":path"].endswith("/load_lora_adapter"):
+            return Reply(200, "loaded")
+        return Reply(200, format_chain(summary="s", caption="c", reasoning="r", reflection="f",
+                                       conclusion=label_of[payload["messages"][0]["content"][0]["image_url"]["url"]]))
+
+    with ChatServer(app) as server:
+        p = _served_params(tmp_path, server.base_url)
+        model, processor = architectures.llava(texts=["ball star ring look"] * 4)
+        plan = train_run.FoldPlan(0, "sketch", items, items[:3], "served-test", tmp_path / "sarr" / "trial0" / "sketch")
+        result = train_run.run(p, methods.get("sarr"), model, processor, plan, classes, progress=False)
+        requests = [(payload, h[":path"]) for payload, h in server.requests]
+
+    (load, load_path), *asks = requests
+    assert load_path == "/v1/load_lora_adapter"
+    assert load["lora_name"].startswith("sarr-trial0-sketch-stage0-")
+    assert load["lora_path"] == str((plan.out_dir / "stage0" / "adapter").resolve())
+    assert len(asks) == len(items) and {path for _, path in asks} == {"/v1/chat/completions"}
+    for payload, _ in asks:
+        assert payload["model"] == load["lora_name"] and payload["temperature"] == 0.0 and payload["top_p"] == 1.0
+        assert payload["max_tokens"] == 256
+        image, text = payload["messages"][0]["content"]
+        assert image["type"] == "image_url" and text == {"type": "text", "text": q_reason(classes)}
+    assert result["stages"]["sarr_kept"].tolist()[1] == len(items)  # every served chain concluded the label
+
+
+def test_a_server_without_lora_support_is_named_with_the_fix(tmp_path):
+    from chat_server import ChatServer, Reply
+
+    from rdmldg.training.served import ServedGenerationError, served_chains
+
+    classes, items = _served_items()
+    with ChatServer(lambda payload, headers: Reply(404)) as server:
+        p = _served_params(tmp_path, server.base_url).train.sarr.served
+        with pytest.raises(ServedGenerationError, match="--enable-lora"):
+            served_chains(p, tmp_path / "adapter", "a", items, classes, "sketch", 64)

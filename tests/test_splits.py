@@ -1,4 +1,4 @@
-"""DomainBed's split protocol (STUDY.md §2)."""
+"""DomainBed's split protocol (docs/science.md §2)."""
 
 from __future__ import annotations
 

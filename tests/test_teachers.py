@@ -211,3 +211,27 @@ def test_hf_teacher_on_a_tiny_checkpoint_from_disk(world_data, tmp_path, monkeyp
     assert all(len(r["rejections"]) == r["candidates_tried"] for r in run.failed)  # random weights: all rejected
     again = _run(teacher, items[:4], info["classes"], tmp_path, k=2)
     assert again.teacher_calls == 0 and again.failed == run.failed
+
+
+@pytest.mark.parametrize("arch", ["internvl", "qwen2_vl"])
+def test_hf_teacher_loads_processors_that_need_no_torchvision(arch, world_data, tmp_path, monkeypatch):
+    """InternVL and Qwen2-VL processors carry a video processor that transformers cannot build
+    without torchvision; the teacher goes through the same loader as the base model."""
+    from rdmldg.models import architectures
+    from rdmldg.models.checkpoints import save_checkpoint
+    from rdmldg.teachers.hf import HFTeacher
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _, info, items = world_data
+    save_checkpoint(*architectures.BUILDERS[arch](), tmp_path / "ckpt")
+    teacher = HFTeacher(HFTeacherParams(checkpoint="ckpt", batch_size=2, max_new_tokens=6), tmp_path)
+    run = _run(teacher, items[:2], info["classes"], tmp_path, k=1)
+    assert run.teacher_calls == 2 and len(run.accepted) + len(run.failed) == 2
+
+
+def test_hf_teacher_names_the_parameter_when_the_checkpoint_is_missing(tmp_path):
+    from rdmldg.models.checkpoints import CheckpointError
+    from rdmldg.teachers.hf import HFTeacher
+
+    with pytest.raises(CheckpointError, match=r"chains\.hf\.checkpoint"):
+        HFTeacher(HFTeacherParams(checkpoint="nowhere"), tmp_path)

@@ -27,6 +27,13 @@ def _items() -> list[TrainItem]:
                       f"<SUMMARY>look</SUMMARY><CONCLUSION>{CLASSES[i % 3]}</CONCLUSION>") for i in range(12)]
 
 
+def _plan(out, key: str, donor=None):
+    from rdmldg.training.run import FoldPlan
+
+    items = _items()
+    return FoldPlan(0, "sketch", items, items[:3], key, out, donor)
+
+
 class Crash(Exception):
     pass
 
@@ -117,19 +124,16 @@ def test_finished_stages_are_reused_only_for_identical_inputs(tmp_path):
 
     p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
     p = p.model_copy(update={"train": p.train.model_copy(update={"lr": 1e-2, "epochs": 1, "batch_size": 4})})
-    items = _items()
     model, processor = architectures.llava(texts=["ball star ring look"] * 4)
-    first = train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch",
-                          tmp_path, key="inputs-A", progress=False)
+    first = train_run.run(p, methods.get("label"), model, processor, _plan(tmp_path, "inputs-A"), CLASSES,
+                          progress=False)
     assert (tmp_path / "stage0" / "done.json").exists() and first["stages"]["steps"].tolist() == [3]
     mtime = (tmp_path / "stage0" / "done.json").stat().st_mtime_ns
     model, processor = architectures.llava(texts=["ball star ring look"] * 4)
-    train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch", tmp_path,
-                  key="inputs-A", progress=False)
+    train_run.run(p, methods.get("label"), model, processor, _plan(tmp_path, "inputs-A"), CLASSES, progress=False)
     assert (tmp_path / "stage0" / "done.json").stat().st_mtime_ns == mtime  # reused, not retrained
     model, processor = architectures.llava(texts=["ball star ring look"] * 4)
-    train_run.run(p, methods.get("label"), model, processor, items, items[:3], CLASSES, "sketch", tmp_path,
-                  key="inputs-B", progress=False)
+    train_run.run(p, methods.get("label"), model, processor, _plan(tmp_path, "inputs-B"), CLASSES, progress=False)
     assert (tmp_path / "stage0" / "done.json").stat().st_mtime_ns != mtime  # other inputs: trained again
 
 
@@ -178,8 +182,8 @@ def test_a_resumed_stage_leaves_the_same_files_as_a_clean_one(tmp_path, monkeypa
             monkeypatch.setattr(train_run, "Eq1Trainer", Eq1Trainer)
         torch.manual_seed(0)
         model, processor = architectures.llava(texts=["ball star ring look"] * 4)
-        return train_run.run(p, methods.get("label"), model, processor, _items(), _items()[:3], CLASSES, "sketch",
-                             out, key="same-inputs", progress=False)
+        return train_run.run(p, methods.get("label"), model, processor, _plan(out, "same-inputs"), CLASSES,
+                             progress=False)
 
     fold(tmp_path / "clean")
     with pytest.raises(Crash):
@@ -206,8 +210,8 @@ def test_sarr_adopts_the_reasoning_run_as_its_stage0_and_ends_where_training_it_
 
     def fold(method, out, donor=None):
         model, processor = architectures.llava(texts=["ball star ring look"] * 4)
-        return train_run.run(p, methods.get(method), model, processor, _items(), _items()[:3], CLASSES, "sketch",
-                             out, key="same-inputs", progress=False, stage0_from=donor)
+        return train_run.run(p, methods.get(method), model, processor, _plan(out, "same-inputs", donor), CLASSES,
+                             progress=False)
 
     fold("reasoning", tmp_path / "reasoning")
     adopted = fold("sarr", tmp_path / "sarr-adopted", donor=tmp_path / "reasoning")

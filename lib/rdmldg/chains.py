@@ -1,7 +1,7 @@
 """DomainBed-Reasoning chains: the five-stage format, the prompts, and the parsers.
 
 A chain is `<SUMMARY>…</SUMMARY> <CAPTION>…</CAPTION> <REASONING>…</REASONING>
-<REFLECTION>…</REFLECTION> <CONCLUSION>…</CONCLUSION>` (STUDY.md §1A). Every prompt of the
+<REFLECTION>…</REFLECTION> <CONCLUSION>…</CONCLUSION>` (docs/science.md §1A). Every prompt of the
 study lives here, so teachers, training and evaluation ask exactly the same questions.
 """
 

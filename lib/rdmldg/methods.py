@@ -1,4 +1,4 @@
-"""The methods the study compares (STUDY.md §1A), as data: what each trains on."""
+"""The methods the study compares (docs/science.md §1A), as data: what each trains on."""
 
 from __future__ import annotations
 

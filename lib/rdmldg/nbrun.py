@@ -239,6 +239,11 @@ def run(notebook: Path, coords: dict, root: Path, reports: Path | None = None) -
     log.info("%s %s in %.1f s", notebook.name, "failed" if status else "ran", seconds)
     if status == 0:
         record_seconds(reports, html, stage_name(notebook), coords, seconds)
+    else:
+        from rdmldg.reports import mark_stale
+
+        stage = stage_name(notebook) + "".join(f"@{v}" for v in coords.values())
+        mark_stale(reports, stage, html, "failed" if status == 1 else "was stopped")
     return status
 
 

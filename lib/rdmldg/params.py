@@ -124,6 +124,9 @@ class DomainBedParams(_Strict):
         None, description="folder holding PACS/, VLCS/, office_home/, terra_incognita/ (DomainBed layout)"
     )
     dataset: Literal[tuple(DOMAINBED_DOMAINS)] = Field("PACS", description="dataset folder under root")
+    images_per_class: int | None = Field(
+        None, gt=0, description="a dry run's subset: the first N images (sorted order) of each domain x class; "
+        "null: every image (the benchmark)")
 
 
 class ShiftCheckParams(_Strict):
@@ -343,12 +346,37 @@ class LoraParams(_Strict):
         "the teacher's words, and LoRA alone cannot make them likely (paper: false; a real LLM knows its words)")
 
 
+class ServedGeneratorParams(_Strict):
+    base_url: str = Field("http://127.0.0.1:8001/v1", description="vLLM's OpenAI-compatible server of the base model, "
+                          "started with --enable-lora (and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)")
+    api_key_env: str = Field("VLLM_API_KEY", description="name of the environment variable holding its key, if any")
+    timeout_s: float = Field(600.0, gt=0, description="seconds per request")
+    max_retries: int = Field(5, ge=0, description="retries on 429, 5xx, connection errors and malformed replies")
+    backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each retry (plus jitter)")
+    concurrency: int = Field(64, gt=0, description="requests in flight at once (vLLM batches them)")
+
+
 class SarrParams(_Strict):
     rounds: int = Field(1, ge=0, description="self-aligned reasoning rounds (paper: 3; its gain is mostly in round 1)")
     fallback: Literal["keep_previous", "drop"] = Field(
         "keep_previous", description="what an image whose self-chain fails keeps"
     )
     generation_batch_size: int = Field(64, gt=0, description="images per greedy generate() call for self-chains")
+    generator: Literal["local", "served"] = Field(
+        "local", description="local: generate() in the training process; served: a vLLM server of the base model "
+        "loads each round's LoRA adapter and writes the self-chains (sarr.served)")
+    served: ServedGeneratorParams = ServedGeneratorParams()
+
+
+class ComputeParams(_Strict):
+    num_processes: int = Field(
+        1, ge=1, description="training processes (one per GPU); above 1 the train stage runs its folds under "
+        "`accelerate launch` with data-parallel replicas (DDP)")
+    mixed_precision: Literal["auto", "no", "bf16"] = Field(
+        "auto", description="auto: bf16 on a GPU, full precision on a CPU")
+
+
+PAPER_GLOBAL_BATCH = 128  # 4 GPUs x 8 images x 4 accumulation steps (Xu et al.)
 
 
 class TrainParams(_Strict):
@@ -367,6 +395,20 @@ class TrainParams(_Strict):
     val_images_per_domain: int | None = Field(
         None, gt=0, description="validation images per source domain (its out split), for model selection; null: all")
     share_image_encoding: bool = Field(True, description="encode each image once for both pathways")
+    compute: ComputeParams = ComputeParams()
+
+    @property
+    def global_batch(self) -> int:
+        """Images per optimizer step: per device × accumulation steps × processes."""
+        return self.batch_size * self.grad_accum * self.compute.num_processes
+
+    def global_batch_note(self) -> str:
+        b = self
+        text = (f"global batch {b.global_batch} = {b.batch_size} per device x {b.grad_accum} accumulation "
+                f"step(s) x {b.compute.num_processes} process(es)")
+        if b.global_batch != PAPER_GLOBAL_BATCH:
+            text += f" (the paper's is {PAPER_GLOBAL_BATCH})"
+        return text
 
 
 CONCERNS: dict[str, type[_Strict]] = {
@@ -569,30 +611,33 @@ def available_profiles(params_dir: Path | None = None) -> list[str]:
     return sorted(p.stem for p in profiles_dir(params_dir).glob("*.yaml"))
 
 
-def _deep_merge(base: dict, overlay: dict, where: str) -> dict:
+def _deep_merge(base: dict, overlay: dict) -> dict:
     out = dict(base)
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            out[key] = _deep_merge(base[key], value, f"{where}.{key}")
+            out[key] = _deep_merge(base[key], value)
         else:
             out[key] = value
     return out
 
 
 def resolve_profile(name: str, params_dir: Path | None = None) -> dict[str, dict]:
-    """Schema defaults overlaid with the profile; validated; keyed by concern."""
-    path = profiles_dir(params_dir) / f"{name}.yaml"
-    if not path.exists():
-        raise ParamsError(f"no profile '{name}' ({_shown(path)}). Available: "
-                          f"{', '.join(available_profiles(params_dir))}")
-    overlay = _plain(_yaml().load(path.read_text())) or {}
+    """Schema defaults overlaid with the profile; validated; keyed by concern. `a,b` overlays
+    profile b on profile a (e.g. `paper-pacs,dryrun`: the paper's setup, shrunk for a first run)."""
+    overlay: dict = {}
+    for part in name.split(","):
+        path = profiles_dir(params_dir) / f"{part.strip()}.yaml"
+        if not path.exists():
+            raise ParamsError(f"no profile '{part}' ({_shown(path)}). Available: "
+                              f"{', '.join(available_profiles(params_dir))}")
+        overlay = _deep_merge(overlay, _plain(_yaml().load(path.read_text())) or {})
     unknown = sorted(set(overlay) - set(CONCERNS))
     if unknown:
         raise ParamsError(f"{_shown(path)}: unknown concerns {unknown}; known: {', '.join(CONCERNS)}")
     resolved = {}
     problems = []
     for concern, schema in CONCERNS.items():
-        merged = _deep_merge(schema().model_dump(mode="json"), overlay.get(concern) or {}, concern)
+        merged = _deep_merge(schema().model_dump(mode="json"), overlay.get(concern) or {})
         if concern == "study":
             merged["profile"] = name
         doc = CommentedMap({concern: merged})
@@ -638,8 +683,9 @@ def write_concern(concern: str, values: dict, params_dir: Path | None = None, he
 
 def apply_profile(name: str, params_dir: Path | None = None) -> list[Path]:
     resolved = resolve_profile(name, params_dir)
+    files = " + ".join(f"params/profiles/{part.strip()}.yaml" for part in name.split(","))
     header = (f"# Written by `python -m rdmldg.params apply {name}` from the schema defaults in\n"
-              f"# lib/rdmldg/params.py and params/profiles/{name}.yaml. Edit freely; re-applying\n"
+              f"# lib/rdmldg/params.py and {files}. Edit freely; re-applying\n"
               "# a profile rewrites this file.\n")
     return [write_concern(c, v, params_dir, header) for c, v in resolved.items()]
 
@@ -659,7 +705,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "check":
             p = load()
             print(f"params OK: {p.data.dataset_name()}, domains {p.data.domain_names()}, "
-                  f"held out {p.heldout_domains()}, profile {p.study.profile}")
+                  f"held out {p.heldout_domains()}, profile {p.study.profile}; training: "
+                  f"{p.train.global_batch_note()}")
         elif args.cmd == "list":
             print("\n".join(available_profiles()))
         else:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
+import time
 from pathlib import Path
 
 from rdmldg import paths
+from rdmldg.io import atomic_write_text
 
 # Known stages in pipeline order: (report stem, title, what it answers)
 STAGES = [
@@ -25,18 +28,22 @@ STAGES = [
     ("ood_analysis", "OOD analysis", "Leave-one-domain-out tables, Challenges 1 and 2, domain invariance."),
 ]
 
+STAGE_WHAT_FOR_CHECKPOINT = {"base": "The loaded checkpoint: its path, architecture and content hash."}
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:2rem auto;
 padding:0 1rem;color:#222;line-height:1.5}
 h1{font-size:1.7rem;margin-bottom:.2rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
 .muted{color:#666} table{border-collapse:collapse;margin:.5rem 0} td,th{padding:.25rem .6rem;
 border-bottom:1px solid #eee;text-align:left} a{color:#1a5fb4} code{background:#f4f4f4;padding:0 .2rem}
-li{margin:.3rem 0}
+li{margin:.3rem 0} #stale{background:#fde8e8;border:2px solid #c01c28;padding:.2rem 1rem}
 """
 
 
 def _stage_entries(reports: Path) -> list[tuple[str, str, list[Path]]]:
     """(title, description, report files) for each stage with at least one report present."""
+    base = reports / "metrics" / "base.json"
+    loaded = base.exists() and json.loads(base.read_text()).get("source") == "checkpoint"
     entries = []
     known = set()
     for stem, title, what in STAGES:
@@ -45,7 +52,7 @@ def _stage_entries(reports: Path) -> list[tuple[str, str, list[Path]]]:
             files += sorted((reports / stem).glob("*.html"))
         known.add(stem)
         if files:
-            entries.append((title, what, files))
+            entries.append((title, STAGE_WHAT_FOR_CHECKPOINT.get(stem, what) if loaded else what, files))
     others = sorted(p for p in reports.glob("*.html") if p.stem not in known and p.name != "index.html")
     if others:
         entries.append(("Other reports", "", others))
@@ -110,10 +117,7 @@ def _headline(root: Path) -> str:
                     f"<td><b>{_cell(row['Avg'])}</b></td>{extra}</tr>")
     h = a["headline"]
     c2 = a.get("challenge2", {})
-    findings = [
-        f"Zero-shot base: {h['zeroshot_avg']:.1f} % on average; best fine-tuned method: "
-        f"<b>{html.escape(h['best_method'])}</b> at {h['best_avg']:.1f} % (chance {100 * a['chance']:.1f} %).",
-    ]
+    findings = [f"Zero-shot base: {h['zeroshot_avg']:.1f} % on average; {_best(a)}"]
     if a.get("test_images_per_domain"):
         sizes = ", ".join(f"{html.escape(d)} {n}" for d, n in a["test_images_per_domain"].items())
         se = [v["Avg"] for v in a.get("binomial_se", {}).values()]
@@ -150,6 +154,22 @@ def _headline(root: Path) -> str:
                if (paths.reports_dir(root) / "figures" / "lodo.png").exists() else "")
             + "<h2>What the run shows</h2><ul>" + "".join(f"<li>{f}</li>" for f in findings) + "</ul>"
             + _instrument(a.get("instrument")))
+
+
+def _best(a: dict) -> str:
+    """The highest fine-tuned Avg, said as what it is: a tie when several methods share it, and
+    no better than chance when it lies within two standard errors of chance."""
+    h, chance = a["headline"], 100 * a["chance"]
+    tied = h.get("best_methods") or [h["best_method"]]
+    names = " and ".join(f"<b>{html.escape(m)}</b>" for m in tied)
+    text = (f"highest fine-tuned Avg: a tie between {names} at {h['best_avg']:.1f} %" if len(tied) > 1 else
+            f"best fine-tuned method: {names} at {h['best_avg']:.1f} %")
+    se = a.get("binomial_se", {}).get(tied[0], {}).get("Avg")
+    if se is not None and h["best_avg"] - chance <= 2 * se:
+        text += f", no better than chance ({chance:.1f} %)."
+    else:
+        text += f" (chance {chance:.1f} %)."
+    return text
 
 
 def _instrument(rows: list[dict] | None) -> str:
@@ -215,9 +235,29 @@ def build_index(root: Path | None = None) -> Path:
         parts.append(f"<h3>{html.escape(title)}</h3><p class='muted'>{html.escape(what)}</p><ul>{links}</ul>")
     parts.append(_provenance(root))
     parts.append("</body></html>\n")
-    out = reports / "index.html"
-    out.write_text("\n".join(parts), encoding="utf-8")
-    return out
+    return atomic_write_text(reports / "index.html", "\n".join(parts))
+
+
+STALE_BANNER = re.compile(r"\n<div id='stale'>.*?</div>", re.DOTALL)
+
+
+def mark_stale(reports: Path, stage: str, report: Path | None = None, why: str = "failed") -> Path | None:
+    """After a stage fails, the front page must not pass for the current run: a banner at its
+    top names the stage, when, and its report (the page is replaced, never edited in place, so
+    a copy DVC keeps of it stays intact; the report stage rebuilds it on the next good run)."""
+    index = reports / "index.html"
+    if not index.exists():
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    link = (f" Its report: <a href='{html.escape(report.relative_to(reports).as_posix())}'>"
+            f"{html.escape(report.relative_to(reports).as_posix())}</a>."
+            if report is not None and report.exists() and report.is_relative_to(reports) else "")
+    banner = (f"\n<div id='stale'><p><b>Out of date.</b> Stage <code>{html.escape(stage)}</code> {html.escape(why)} "
+              f"at {when}.{link} Everything below comes from an earlier run and may not match the current "
+              "parameters; fix the stage and run <code>dvc repro</code> again.</p></div>")
+    page = STALE_BANNER.sub("", index.read_text(encoding="utf-8"))
+    page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, page, count=1)
+    return atomic_write_text(index, page)
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Challenge 2 (STUDY.md §1A): teacher chains vs the model's own chains as SFT targets.
+"""Challenge 2 (docs/science.md §1A): teacher chains vs the model's own chains as SFT targets.
 
 On one fold, the base model writes a chain for source training images (greedy, `q_reason`);
 the images whose self-chain parses and concludes with the label form the experiment's set.

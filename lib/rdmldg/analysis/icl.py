@@ -1,4 +1,4 @@
-"""In-context learning probes (STUDY.md §1B): shots from the source domains or from the
+"""In-context learning probes (docs/science.md §1B): shots from the source domains or from the
 target domain, a label-shift variant and a spurious-correlation variant.
 
 Shots are class-balanced (distinct classes, drawn uniformly) and ordered so that no two

@@ -1,4 +1,4 @@
-"""Domain invariance of chains vs images (STUDY.md §1A): how far apart the domains lie in the
+"""Domain invariance of chains vs images (docs/science.md §1A): how far apart the domains lie in the
 base model's own embedding of the chain text and of the image.
 
 Text: the decoder's last hidden state, mean-pooled over the chain's tokens (text alone, no
@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from rdmldg.analysis.probe import vision_features
+from rdmldg.models.pretrain import vision_tower
 
 
 @torch.inference_mode()
@@ -34,8 +35,7 @@ def text_features(model, processor, texts: list[str], batch_size: int = 16) -> n
 
 
 def image_features(model, processor, images) -> np.ndarray:
-    tower = model.model.vision_tower if hasattr(model.model, "vision_tower") else model.model.visual
-    return vision_features(tower, processor, images)
+    return vision_features(vision_tower(model), processor, images)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

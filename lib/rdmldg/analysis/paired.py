@@ -115,3 +115,12 @@ def verdict(row) -> str:
     word = "significant" if row["significant"] else "not significant"
     return (f"{row['a']} − {row['b']} = {row['difference']:+.1f} points "
             f"[{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]: {word}")
+
+
+def compact_headline(avg: dict[str, float], rows: list[dict]) -> dict:
+    """The few numbers worth a column in `dvc exp show`: each method's held-out Avg and each
+    paired comparison on Avg (difference, interval, significant), keyed `a-b`."""
+    return {"heldout_avg": {m: float(v) for m, v in avg.items()},
+            "paired_avg": {f"{r['a']}-{r['b']}": {"difference": float(r["difference"]), "ci_low": float(r["ci_low"]),
+                                                 "ci_high": float(r["ci_high"]), "significant": bool(r["significant"])}
+                           for r in rows if r["domain"] == AVG}}

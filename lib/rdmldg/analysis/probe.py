@@ -8,13 +8,23 @@ import torch
 
 @torch.inference_mode()
 def vision_features(tower, processor, images, batch_size: int = 64) -> np.ndarray:
-    """Mean-pooled last hidden states of the vision tower, one row per image."""
-    device = next(tower.parameters()).device
+    """Mean-pooled last hidden states of the vision tower, one row per image (over all of an
+    image's patches, and over all its tiles where the processor tiles)."""
+    param = next(tower.parameters())
     feats = []
     for i in range(0, len(images), batch_size):
-        pixels = processor.image_processor(images[i:i + batch_size], return_tensors="pt")["pixel_values"]
-        out = tower(pixel_values=pixels.to(device, dtype=next(tower.parameters()).dtype))
-        feats.append(out.last_hidden_state.float().mean(dim=1).cpu().numpy())
+        chunk = images[i:i + batch_size]
+        batch = processor.image_processor(chunk, return_tensors="pt")
+        pixels = batch["pixel_values"].to(param.device, dtype=param.dtype)
+        if "image_grid_thw" in batch:  # Qwen2-VL: every image's patches in one flat sequence
+            grid = batch["image_grid_thw"].to(param.device)
+            hidden = tower(pixels, grid_thw=grid).last_hidden_state
+            per_image = [h.mean(dim=0) for h in hidden.split(grid.prod(dim=-1).tolist())]
+        else:  # LLaVA, InternVL: one row per image, or per tile (`num_patches` tiles each)
+            rows = tower(pixel_values=pixels).last_hidden_state.mean(dim=1)
+            tiles = batch["num_patches"].tolist() if "num_patches" in batch else [1] * len(chunk)
+            per_image = [r.mean(dim=0) for r in rows.split(tiles)]
+        feats.append(torch.stack(per_image).float().cpu().numpy())
     return np.concatenate(feats)
 
 

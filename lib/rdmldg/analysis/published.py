@@ -1,4 +1,4 @@
-"""The papers' published numbers (STUDY.md §1A), shown beside ours for reference only:
+"""The papers' published numbers (docs/science.md §1A), shown beside ours for reference only:
 they are real-data, 8B-model results; the default study is a miniature world."""
 
 from __future__ import annotations

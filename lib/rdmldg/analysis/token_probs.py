@@ -1,4 +1,4 @@
-"""Challenge 1 (STUDY.md §1A): how confident is the model in the ground-truth class tokens?
+"""Challenge 1 (docs/science.md §1A): how confident is the model in the ground-truth class tokens?
 
 Under `q_cls` the class tokens are the whole answer; under `q_reason` they are the tokens
 inside the teacher chain's CONCLUSION (teacher-forced). Reported: the share of class tokens

@@ -1,4 +1,4 @@
-"""The base model before fine-tuning (STUDY.md §1B): zero-shot accuracy per domain with two
+"""The base model before fine-tuning (docs/science.md §1B): zero-shot accuracy per domain with two
 prompts and two readouts, in-context learning, label shift, spurious shots, and the
 mapping-deficiency probe."""
 
@@ -15,6 +15,7 @@ from rdmldg.analysis.probe import linear_probe, vision_features
 from rdmldg.chains import q_choice_list, q_cls
 from rdmldg.data.images import load_image
 from rdmldg.evaluation.scoring import accuracy, class_loglik, generate, loglik_predictions, parsed_predictions
+from rdmldg.models.pretrain import vision_tower
 from rdmldg.params import EvalParams
 from rdmldg.seeding import derive_seed
 from rdmldg.training.collate import single
@@ -121,7 +122,7 @@ def spurious_shots(model, processor, manifest, images: Images, classes, p: EvalP
 
 def mapping_probe(model, processor, manifest, images: Images, split_col: str, C: float) -> pd.DataFrame:
     """Per domain: a linear probe on frozen vision features (fit on `in`, scored on `out`)."""
-    tower = model.model.vision_tower if hasattr(model.model, "vision_tower") else model.model.visual
+    tower = vision_tower(model)
     rows = []
     for domain in manifest.drop_duplicates("domain").sort_values("env")["domain"]:
         part = manifest[manifest["domain"] == domain]

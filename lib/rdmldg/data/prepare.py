@@ -45,13 +45,16 @@ def prepare(p: DataParams, out_dir: Path, project_root: Path) -> tuple[pd.DataFr
     else:
         dataset_dir, attributes = _generate(p, out_dir / "images")
         expected = None
-    index = read_domainbed(dataset_dir, p.on_bad_image, expected, max_pixels=p.max_image_pixels)
+    subset = p.domainbed.images_per_class if p.source == "domainbed" else None
+    index = read_domainbed(dataset_dir, p.on_bad_image, expected, max_pixels=p.max_image_pixels,
+                           images_per_class=subset)
     manifest = build_manifest(index, p.dataset_name(), p.trial_seeds, p.holdout_fraction, attributes)
     info = {
         "dataset": p.dataset_name(), "source": p.source,
         "root": _shown_root(dataset_dir, project_root),
         "domains": index.domains, "classes": index.classes, "n_images": len(manifest),
         "trial_seeds": p.trial_seeds, "holdout_fraction": p.holdout_fraction,
+        **({"images_per_class": subset} if subset else {}),  # a dry run's subset, said where it shows
         "ignored_files": index.ignored,
         "bad_images": index.bad.to_dict("records"),
         "converted": {str(k): int(v) for k, v in manifest.loc[manifest["converted"], "mode"]

@@ -153,9 +153,11 @@ def read_domainbed(
     expected_domains: list[str] | None = None,
     workers: int | None = None,
     max_pixels: int | None = None,
+    images_per_class: int | None = None,
 ) -> DatasetIndex:
     """Index a DomainBed-layout dataset folder, checking every image decodes (and, with
-    `max_pixels`, is no larger than that)."""
+    `max_pixels`, is no larger than that). `images_per_class` keeps the first N files of each
+    domain × class (a dry run's subset; splits are then drawn within it)."""
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise DatasetError(f"dataset folder not found: {dataset_dir}. Fix: point data.domainbed.root "
@@ -170,7 +172,7 @@ def read_domainbed(
             problems += loops
             if not files:
                 problems.append(f"class folder without images: {dataset_dir / d / c}")
-            listing += [(d, env, c, classes.index(c), f) for f in files]
+            listing += [(d, env, c, classes.index(c), f) for f in files[:images_per_class]]
     problems += _same_files(dataset_dir, [row[4] for row in listing])
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
         facts = list(tqdm(pool.map(lambda row: _inspect(dataset_dir, row[4], max_pixels), listing),

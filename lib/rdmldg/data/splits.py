@@ -1,4 +1,4 @@
-"""DomainBed's split protocol, exactly (STUDY.md §2)."""
+"""DomainBed's split protocol, exactly (docs/science.md §2)."""
 
 from __future__ import annotations
 

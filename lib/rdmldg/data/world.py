@@ -1,4 +1,4 @@
-"""The miniature DomainBed-Reasoning world (STUDY.md §3): shapes under strong style shift.
+"""The miniature DomainBed-Reasoning world (docs/science.md §3): shapes under strong style shift.
 
 A class is a *structure* (a ring is a disc with a hole, a house a body with a roof and a
 door, a flower six petals round a heart); a domain is a *rendering style* (photo, painting,

@@ -1,4 +1,4 @@
-"""DomainBed's results format and its tables (STUDY.md §2).
+"""DomainBed's results format and its tables (docs/science.md §2).
 
 Each run writes `reports/domainbed/<run>/results.jsonl`: one JSON object per line, every
 line newline-terminated (DomainBed's reader drops each line's last character), with
@@ -91,15 +91,21 @@ def mean_and_se(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std() / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def lodo_table(selected: pd.DataFrame, env_names: list[str], algorithms: list[str] | None = None) -> pd.DataFrame:
+def lodo_table(selected: pd.DataFrame, env_names: list[str], algorithms: list[str] | None = None,
+               tested: list[str] | None = None) -> pd.DataFrame:
     """Leave-one-domain-out table in percent: per test environment mean ± SE over trial seeds,
-    and Avg = the mean of the per-environment means (DomainBed's Avg column)."""
+    and Avg = the mean of the per-environment means (DomainBed's Avg column). `env_names` are
+    all environments in index order; `tested` (default: all) the held-out ones the study ran,
+    which alone make the columns and the Avg."""
     algorithms = algorithms or sorted(selected["algorithm"].unique())
+    tested = env_names if tested is None else tested
     rows = []
     for alg in algorithms:
         sub = selected[selected["algorithm"] == alg]
         row, means = {"algorithm": alg}, []
         for i, name in enumerate(env_names):
+            if name not in tested:
+                continue
             accs = sub.loc[sub["test_env"] == i, "test_acc"]
             if len(accs):
                 m, se = mean_and_se(100 * accs)
@@ -107,7 +113,7 @@ def lodo_table(selected: pd.DataFrame, env_names: list[str], algorithms: list[st
                 means.append(m)
             else:
                 row[name] = row[f"{name} se"] = np.nan
-        row["Avg"] = float(np.mean(means)) if len(means) == len(env_names) else np.nan
+        row["Avg"] = float(np.mean(means)) if len(means) == len(tested) else np.nan
         rows.append(row)
     return pd.DataFrame(rows).set_index("algorithm")
 

@@ -30,6 +30,17 @@ def load_base(root: Path, p: ModelParams):
     return model.eval(), processor
 
 
+def base_model_type(root: Path) -> str:
+    """The base model's architecture (`llava`, `internvl`, `qwen2_vl`, …) without loading it."""
+    folder = base_dir(root)
+    pointer = folder / POINTER
+    if pointer.exists():
+        return json.loads(pointer.read_text())["model_type"]
+    if (folder / "config.json").exists():
+        return json.loads((folder / "config.json").read_text())["model_type"]
+    raise FileNotFoundError(f"no base model in {folder}: run the base stage first (dvc repro base)")
+
+
 def record_checkpoint(root: Path, p: ModelParams) -> dict:
     """For a real profile: write models/base/checkpoint.json instead of weights."""
     path = checkpoints.resolve(p.checkpoint, root)

@@ -23,8 +23,9 @@ def tokenizer_corpus(classes: list[str], chain_texts: list[str]) -> list[str]:
 
 
 def vision_tower(model):
-    """The vision encoder of a LLaVA-style model."""
-    return model.model.vision_tower
+    """The vision encoder of a LLaVA or InternVL model (`vision_tower`) or a Qwen2-VL one (`visual`)."""
+    inner = model.model
+    return inner.vision_tower if hasattr(inner, "vision_tower") else inner.visual
 
 
 def pretrain_vision(tower, image_processor, images, labels, n_classes: int, p: PretrainParams) -> dict:

@@ -29,21 +29,17 @@ class HFTeacher:
 
     def __init__(self, p: HFTeacherParams, root: Path):
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        path = Path(p.checkpoint)
-        path = path if path.is_absolute() else root / path
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"no checkpoint at {path} (chains.hf.checkpoint). Fix: point it at a local "
-                                    "folder written by save_pretrained; nothing is downloaded")
+        from rdmldg.models import checkpoints
+
+        path = checkpoints.resolve(p.checkpoint, root, key="chains.hf.checkpoint")
         self.p = p
         self.model = checkpoint_identity(path)
-        self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=p.trust_remote_code)
+        # the same loader as the base model's: InternVL and Qwen2-VL processors work without torchvision
+        net, self.processor = checkpoints.load(path, trust_remote_code=p.trust_remote_code)
         self.processor.tokenizer.padding_side = "left"
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.net = AutoModelForImageTextToText.from_pretrained(
-            path, trust_remote_code=p.trust_remote_code, dtype=dtype).to(self.device).eval()
+        self.net = net.to(self.device).eval()
 
     def decoding(self) -> dict:
         return {"temperature": self.p.temperature, "top_p": self.p.top_p, "max_new_tokens": self.p.max_new_tokens}

@@ -1,4 +1,4 @@
-"""Eq. 1 of RD-MLDG (STUDY.md §1A), exactly:
+"""Eq. 1 of RD-MLDG (docs/science.md §1A), exactly:
 
     L = (1/B) Σ_i [ −log p(y_i | x_i, q_cls) − (1/T_i) Σ_t log p(r_it | r_i<t, x_i, q_reason) ]
 

@@ -25,6 +25,15 @@ from rdmldg.training.loss import CLS, REASON
 SHARED_ENCODING_TYPES = ("llava", "internvl")
 
 
+def image_encoding(model_type: str, share: bool) -> str:
+    """How this run encodes images, in words for the reports."""
+    if not share:
+        return "each sequence encodes its own image (train.share_image_encoding is off)"
+    if model_type not in SHARED_ENCODING_TYPES:
+        return f"each sequence encodes its own image ({model_type} needs its image grid per sequence)"
+    return "each image through the vision tower once, its features shared by both pathways"
+
+
 @dataclass
 class TrainItem:
     image_id: str
@@ -68,12 +77,17 @@ class PathwayCollator:
                 "attention_mask": torch.cat([g["attention_mask"].flatten() for g in groups])}
 
 
-def _rows_per_sequence(group: dict) -> int:
-    rows = group["pixel_values"].shape[0]
-    n_seq = group["input_ids"].shape[0]
-    if rows % n_seq:
-        raise ValueError("images differ in tile count: cannot share their encoding")
-    return rows // n_seq
+def tile_rows(input_ids: torch.Tensor, rows: int, image_token_id: int) -> list[int]:
+    """Rows of `pixel_values` each sequence's image takes. InternVL cuts an image into as many
+    tiles as its aspect ratio asks, each tile filling the same number of image tokens, so a
+    sequence's share of the rows is its share of the image tokens (one row each for LLaVA)."""
+    tokens = (input_ids == image_token_id).sum(dim=1).tolist()
+    total = sum(tokens)
+    counts = [t * rows // total for t in tokens] if total else []
+    if not total or sum(counts) != rows or any(c * total != t * rows for c, t in zip(counts, tokens)):
+        raise ValueError(f"cannot split {rows} pixel rows over image-token counts {tokens}: each sequence "
+                         "must carry one image whose tiles all expand to the same number of tokens")
+    return counts
 
 
 MODEL_INPUTS_EXCLUDED = ("labels", "pathway", "image_index")
@@ -87,23 +101,26 @@ def forward(model, batch: dict, share_images: bool = True) -> list[torch.Tensor]
     inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     if not (share_images and inner.config.model_type in SHARED_ENCODING_TYPES):
         return [model(**g).logits for g in groups]
-    per = _rows_per_sequence(batch["groups"][0])
-    if any(_rows_per_sequence(g) != per for g in batch["groups"]):
-        raise ValueError("images differ in tile count: cannot share their encoding")
+    token = inner.config.image_token_id
     index = [g["image_index"].tolist() for g in batch["groups"]]
-    images = sorted({i for idx in index for i in idx})  # images with at least one sequence
-    source = {}  # image -> (group, sequence) whose pixels are encoded
+    pixels = [g.pop("pixel_values") for g in groups]
+    # each sequence's rows of its group's pixel_values (an image may be several tiles)
+    chunks = [torch.split(px, tile_rows(g["input_ids"], px.shape[0], token))
+              for px, g in zip(pixels, groups)]
+    source = {}  # image -> its pixel rows, taken from the first sequence that shows it
     for k, idx in enumerate(index):
         for s, i in enumerate(idx):
-            source.setdefault(i, (k, s))
-    pixels = [g.pop("pixel_values") for g in groups]
-    unique = torch.cat([pixels[k].view(len(index[k]), per, *pixels[k].shape[1:])[s] for k, s in map(source.get, images)])
-    encoded = inner.model.get_image_features(pixel_values=unique, return_dict=True)
-    pooled = encoded.pooler_output  # one entry per tile row of `unique` (a tensor or a list)
-    slot = {image: k for k, image in enumerate(images)}
+            source.setdefault(i, chunks[k][s])
+    images = sorted(source)
+    encoded = inner.model.get_image_features(pixel_values=torch.cat([source[i] for i in images]), return_dict=True)
+    pooled = encoded.pooler_output  # one entry per tile row of the encoded images (a tensor or a list)
+    start, first = 0, {}
+    for i in images:
+        first[i] = start
+        start += source[i].shape[0]
     logits = []
     for g, idx in zip(groups, index):
-        rows = [slot[i] * per + r for i in idx for r in range(per)]
+        rows = [first[i] + r for i in idx for r in range(source[i].shape[0])]
         mine = copy.copy(encoded)
         mine.pooler_output = pooled[torch.tensor(rows)] if torch.is_tensor(pooled) else [pooled[r] for r in rows]
         logits.append(model(**g, mm_encoder_outputs={"image": mine}).logits)

@@ -1,4 +1,4 @@
-"""Self-aligned reasoning regularisation (STUDY.md §1A): the current model writes a chain for
+"""Self-aligned reasoning regularisation (docs/science.md §1A): the current model writes a chain for
 every source training image (greedy, `q_reason`); a self-chain is kept only if it parses and
 its CONCLUSION names the label. Images whose self-chain fails keep their previous chain
 (`keep_previous`, our default) or lose their reasoning target (`drop`)."""

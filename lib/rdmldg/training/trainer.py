@@ -49,13 +49,14 @@ class Eq1Trainer(Trainer):
 def arguments(out_dir: Path, p: TrainParams, seed: int, n_items: int, progress: bool = True,
               epochs: float | None = None) -> TrainingArguments:
     gpu = torch.cuda.is_available()
+    bf16 = gpu if p.compute.mixed_precision == "auto" else p.compute.mixed_precision == "bf16"
     steps = max(1, -(-n_items // (p.batch_size * p.grad_accum))) * (epochs or p.epochs)
     return TrainingArguments(
         output_dir=str(out_dir), per_device_train_batch_size=p.batch_size, gradient_accumulation_steps=p.grad_accum,
         num_train_epochs=epochs or p.epochs, learning_rate=p.lr, weight_decay=p.weight_decay,
         lr_scheduler_type="linear", warmup_steps=p.warmup, logging_steps=max(1, min(10, steps // 20)), save_strategy="steps",
         save_steps=max(1, steps // 4), save_total_limit=1, seed=seed, data_seed=seed, report_to="none",
-        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=gpu,
+        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=bf16,
         activation_checkpointing=gpu, disable_tqdm=not progress, include_num_input_tokens_seen="non_padding",
     )
 
