@@ -74,6 +74,6 @@ def test_gpu_constraints_let_pypi_choose_the_cuda_build():
 def test_make_env_installs_the_lock_of_the_machine(gpu, lock, extras):
     import subprocess
 
-    plan = subprocess.run(["make", "-n", "env", f"GPU={gpu}"], cwd=REPO, capture_output=True, text=True,
+    plan = subprocess.run(["make", "-n", "-B", "env", f"GPU={gpu}"], cwd=REPO, capture_output=True, text=True,
                           check=True).stdout
     assert f"-c {lock} -e '.[{extras}]'" in plan and f"rdmldg.lockfile verify {lock}" in plan

@@ -6,7 +6,8 @@ The checkpoints are tiny and random (written by the project's own builders and
 `save_checkpoint`, loaded back by path), the teacher a loopback stand-in that answers with
 correct chains; everything else is the code a GPU run uses. InternVL — the paper's family,
 tiling each image by its aspect ratio — goes through every stage to the front page; Qwen2-VL
-and LLaVA then replace it on one fold and go through the model's stages again."""
+then replaces it and goes through the model's stages again (one fold throughout, to fit the
+test suite's budget)."""
 
 from __future__ import annotations
 
@@ -85,9 +86,9 @@ def real(tmp_path_factory):
     with ChatServer(_teacher(truth)) as server:
         _set(dest, "chains", "base_url: http://127.0.0.1:8000/v1", f"base_url: {server.base_url}")
         _set(dest, "chains", "api_key_env: OPENAI_API_KEY", f"api_key_env: {KEY_VAR}")
-        # the test suite's budget: two folds, and chains of at most 96 tokens (a random tiny
+        # the test suite's budget: one fold, and chains of at most 96 tokens (a random tiny
         # model never ends a chain early, so every generation runs to the budget)
-        _set(dest, "study", "heldout_domains: all", "heldout_domains: [photo, sketch]")
+        _set(dest, "study", "heldout_domains: all", "heldout_domains: [sketch]")
         _set(dest, "eval", "chain_max_new_tokens: 512", "chain_max_new_tokens: 96")
         check = run_ok(dest, sys.executable, "-m", "rdmldg.params", "check", env=env)
         log = run_ok(dest, sys.executable, "-m", "dvc", "repro", env=env, timeout=1200)
@@ -123,9 +124,10 @@ def test_internvl_goes_through_every_stage_to_the_front_page(real):
 
 
 # Qwen2-VL: its own probe path (a flat patch sequence with its grid) and per-sequence image
-# encoding; LLaVA: the default world's architecture, here loaded by path as a real checkpoint.
-SECONDARY = {"qwen2_vl": (["label", "rdmldg"], ["base", "zeroshot", "train@label", "train@rdmldg"]),
-             "llava": (["label"], ["base", "train@label"])}
+# encoding. LLaVA is left to the smoke pipeline of test_e2e.py: the default world's base *is*
+# a LLaVA checkpoint, saved and loaded by path through the same loader (its probe, teacher and
+# shared encoding are unit-tested on a checkpoint from disk too), which keeps `make test` short.
+SECONDARY = {"qwen2_vl": (["rdmldg"], ["base", "zeroshot", "train@rdmldg"])}
 
 
 @pytest.mark.parametrize("arch", sorted(SECONDARY))
@@ -133,7 +135,6 @@ def test_other_architectures_through_train_evaluate_and_analysis(real, arch):
     dest, env, _, _ = real
     methods, stages = SECONDARY[arch]
     edits = [("model", f"checkpoint: {CHECKPOINTS['internvl']}", f"checkpoint: {CHECKPOINTS[arch]}"),
-             ("study", "heldout_domains: [photo, sketch]", "heldout_domains: [sketch]"),
              ("study", "methods: [label, reasoning, mtct, sarr, rdmldg]", f"methods: [{', '.join(methods)}]")]
     for concern, old, new in edits:
         _set(dest, concern, old, new)

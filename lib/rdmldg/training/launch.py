@@ -39,7 +39,7 @@ def command(p: Params, method: str, params_dir: Path) -> list[str]:
 def train_folds(root: Path, p: Params, method: str, params_dir: Path) -> None:
     """Run the launch (its output streams into the stage's log); raise if any process failed."""
     cmd = command(p, method, params_dir)
-    print(f"{p.train.global_batch_note()}; launching: {' '.join(cmd[2:])}", flush=True)
+    print(f"{p.train.global_batch_note()}; launching: {' '.join(cmd[1:])}", flush=True)
     env = {**os.environ, "RDMLDG_ROOT": str(root)}
     # CPU processes share the cores rather than each taking the pinned count (rdmldg.numerics)
     env.setdefault("RDMLDG_THREADS", str(max(1, (os.cpu_count() or 1) // p.train.compute.num_processes)))
