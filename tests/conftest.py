@@ -74,5 +74,5 @@ def copy_repo(dest: Path) -> dict:
 def run_ok(cwd: Path, *cmd: str, env: dict, timeout: int = 900) -> str:
     """Run a command; fail the test with its output's tail unless it succeeds."""
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-12000:]}\n{out.stderr[-12000:]}"
     return out.stdout + out.stderr

@@ -187,7 +187,7 @@ def test_train_stage_under_two_processes(study, tmp_path):
         path.write_text(path.read_text().replace(old, new))
     log = _sh(copy, sys.executable, "-m", "dvc", "repro", "-s", "train@label", env=env)
     assert "global batch 16 = 8 per device x 1 accumulation step(s) x 2 process(es)" in log
-    assert "launching: -m accelerate.commands.launch --multi_gpu --num_processes 2" in log
+    assert "launching: -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --main_process_port" in log
     done = json.loads((copy / "models" / "runs" / "label" / "trial0" / "sketch" / "stage0" / "done.json").read_text())
     train_images = 3 * 8  # smoke: 8 training images per source domain
     assert done["steps"] == -(-train_images // 16)  # one epoch at the global batch

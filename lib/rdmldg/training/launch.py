@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from rdmldg.params import Params
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for the launch's rendezvous: accelerate's fixed default
+    (29500) collides with any other distributed job on the machine."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def command(p: Params, method: str, params_dir: Path) -> list[str]:
@@ -32,7 +41,8 @@ def command(p: Params, method: str, params_dir: Path) -> list[str]:
         precision = "bf16" if torch.cuda.is_available() else "no"
     # --multi_gpu selects accelerate's multi-process launcher; without CUDA it runs DDP over gloo
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-            str(c.num_processes), "--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no",
+            str(c.num_processes), "--num_machines", "1", "--main_process_port", str(free_port()),
+            "--mixed_precision", precision, "--dynamo_backend", "no",
             "-m", "rdmldg.training.launch", "--method", method, "--params", str(params_dir)]
 
 
