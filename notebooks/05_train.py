@@ -59,9 +59,10 @@ display(S.provenance_table())
 
 # %%
 results, curves, stages, challenge = {}, [], [], []
-plans = train_run.fold_plans(P, M, manifest, root, chains, S.root / "models" / "runs", train_run.inputs_digest(S.root))
+inputs = train_run.inputs_digest(S.root)
+plans = train_run.fold_plans(P, M, manifest, root, chains, S.root / "models" / "runs", inputs)
 if P.train.compute.num_processes > 1:  # train every fold under accelerate launch; below only reads the results
-    launch.train_folds(S.root, P, method, Path(params_dir))
+    launch.train_folds(S.root, P, method, Path(params_dir), inputs)
 for plan in plans:
     base, processor = load_base(S.root, P.model)
     probe = plan.train_items[:: max(1, len(plan.train_items) // 32)]  # training images: they carry teacher chains

@@ -188,8 +188,11 @@ def test_train_stage_under_two_processes(study, tmp_path):
     log = _sh(copy, sys.executable, "-m", "dvc", "repro", "-s", "train@label", env=env)
     assert "global batch 16 = 8 per device x 1 accumulation step(s) x 2 process(es)" in log
     assert "launching: -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --main_process_port" in log
+    # one group of two, not two lone processes each calling itself the main one
+    assert "process 0 of 2 (MULTI_CPU) ready" in log and "process 1 of 2 (MULTI_CPU) ready" in log
     done = json.loads((copy / "models" / "runs" / "label" / "trial0" / "sketch" / "stage0" / "done.json").read_text())
     train_images = 3 * 8  # smoke: 8 training images per source domain
     assert done["steps"] == -(-train_images // 16)  # one epoch at the global batch
+    assert log.count(" stage 0: ") == 1, "the notebook trained the fold again instead of reading the launch's"
     report = (copy / "reports" / "train" / "method-label.html").read_text()
     assert "Traceback" not in report and "trial0/sketch" in report

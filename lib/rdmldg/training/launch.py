@@ -31,8 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(p: Params, method: str, params_dir: Path) -> list[str]:
-    """The `accelerate launch` command line for one method's folds."""
+def command(p: Params, method: str, params_dir: Path, inputs: str) -> list[str]:
+    """The `accelerate launch` command line for one method's folds; `inputs` is the launching
+    process's `training.run.inputs_digest`."""
     c = p.train.compute
     precision = c.mixed_precision
     if precision == "auto":
@@ -43,12 +44,12 @@ def command(p: Params, method: str, params_dir: Path) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
             str(c.num_processes), "--num_machines", "1", "--main_process_port", str(free_port()),
             "--mixed_precision", precision, "--dynamo_backend", "no",
-            "-m", "rdmldg.training.launch", "--method", method, "--params", str(params_dir)]
+            "-m", "rdmldg.training.launch", "--method", method, "--params", str(params_dir), "--inputs", inputs]
 
 
-def train_folds(root: Path, p: Params, method: str, params_dir: Path) -> None:
+def train_folds(root: Path, p: Params, method: str, params_dir: Path, inputs: str) -> None:
     """Run the launch (its output streams into the stage's log); raise if any process failed."""
-    cmd = command(p, method, params_dir)
+    cmd = command(p, method, params_dir, inputs)
     print(f"{p.train.global_batch_note()}; launching: {' '.join(cmd[1:])}", flush=True)
     env = {**os.environ, "RDMLDG_ROOT": str(root)}
     # CPU processes share the cores rather than each taking the pinned count (rdmldg.numerics)
@@ -69,18 +70,28 @@ def main(argv: list[str] | None = None) -> int:
     from rdmldg.models.base import load_base
     from rdmldg.params import load
     from rdmldg.training import run as train_run
+    from rdmldg.training.trainer import process_state
 
     ap = argparse.ArgumentParser(prog="python -m rdmldg.training.launch", description=main.__doc__)
     ap.add_argument("--method", required=True)
     ap.add_argument("--params", type=Path, default=Path("params"))
+    # the launching process's digest: its numerics pins hold its own thread count, not the share
+    # each process here runs with, and the stages must carry the fingerprints it reads them back by
+    ap.add_argument("--inputs", required=True, help="training.run.inputs_digest of the launching process")
     args = ap.parse_args(argv)
     numerics.configure_torch()
+    state = process_state()
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != launched:  # each process would train alone and all would write the same files
+        raise RuntimeError(f"launched as {launched} processes, but this one joined a group of {state.num_processes}")
+    print(f"process {state.process_index} of {state.num_processes} ({state.distributed_type.value}) ready",
+          flush=True)
     root = paths.find_root()
     p, method = load(root / args.params), methods.get(args.method)
     manifest, info = read_prepared(root / "data" / "prepared")
     chains = {r["image_id"]: r["text"] for r in chain_dataset.read(root / "data" / "chains")[0]}
     plans = train_run.fold_plans(p, method, manifest, image_root(info, root), chains, root / "models" / "runs",
-                                 train_run.inputs_digest(root))
+                                 args.inputs)
     for plan in plans:
         base, processor = load_base(root, p.model)
         train_run.run(p, method, base, processor, plan, info["classes"], progress=False)

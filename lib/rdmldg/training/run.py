@@ -29,7 +29,7 @@ from rdmldg.training.loss import CLS
 from rdmldg.training.pathways import PathwayCollator, TrainItem
 from transformers.trainer_callback import PrinterCallback
 
-from rdmldg.training.trainer import Eq1Trainer, arguments, train
+from rdmldg.training.trainer import Eq1Trainer, arguments, process_state, train
 
 DONE = "done.json"
 
@@ -165,9 +165,7 @@ def run(p: Params, method: Method, base_model, processor, plan: FoldPlan, classe
 
     Under `accelerate launch` every process runs this function: all train (data-parallel) and
     write the same chains; only the main process touches the files, the others wait for it."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = process_state()
     main = state.is_main_process
     out_dir = plan.out_dir
     torch.manual_seed(derive_seed(p.study.seed, "lora", plan.heldout, method.stage0))

@@ -14,6 +14,17 @@ from rdmldg.training.loss import eq1_groups
 from rdmldg.training.pathways import forward
 
 
+def process_state():
+    """This process's place in an `accelerate launch` (or the only process, outside one).
+
+    Asked for on the device the Trainer will use: without CUDA, accelerate's default
+    `PartialState()` finds no distributed backend, so every CPU process would call itself the
+    main one (and all of them would write the same files) until the Trainer re-creates the state."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 class NonFiniteLoss(FloatingPointError):
     """The training loss became inf or NaN: the run stops before any adapter is saved."""
 
