@@ -27,10 +27,11 @@ export DVC_NO_ANALYTICS := 1
 # (grep's own status is dropped; pip's failure still fails the line through pipefail.)
 PIP_QUIET := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help env lock study test lab profile check clean-env
+.PHONY: help env lock study test lint lab profile check clean-env
 help:
 	@echo "make study          create .venv if missing, then run the whole study (dvc repro)"
 	@echo "make test           create .venv if missing, then run the test suite"
+	@echo "make lint           ruff over lib/, tests/, notebooks/ and benchmarks/ (rules in pyproject.toml)"
 	@echo "make env            create .venv exactly as requirements.lock says (GPU=1: requirements-gpu.lock, CUDA)"
 	@echo "make lock           regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)"
 	@echo "make lab            JupyterLab with the .py notebooks opening as notebooks"
@@ -80,6 +81,9 @@ profile: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/python -m rdmldg.params check
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib tests notebooks benchmarks
 
 clean-env:
 	rm -rf $(VENV)

@@ -118,15 +118,18 @@ def main() -> None:
         print(f"running {config} ({args.profile} profile) ...", flush=True)
         results.append(run(config, args.profile, args.keep))
         r = results[-1]
-        print(f"  {r['wall_s']:.0f} s; " + ", ".join(f"{g} {group_hash(h)}" for g, h in r["hashes"].items()), flush=True)
+        print(f"  {r['wall_s']:.0f} s; " + ", ".join(f"{g} {group_hash(h)}" for g, h in r["hashes"].items()),
+              flush=True)
     first = results[0]
     stages = list(first["stages"])
     print(f"\nprofile {args.profile}; CPU: {cpu_model()}; {os.cpu_count()} cores\n")
-    print("| config | wall s | vs first | " + " | ".join(stages) + " | " + " | ".join(RESULTS) + " | files differing from first |")
+    print("| config | wall s | vs first | " + " | ".join(stages) + " | " + " | ".join(RESULTS)
+          + " | files differing from first |")
     print("|---" * (4 + len(stages) + len(RESULTS)) + "|")
     for r in results:
         differ = sorted(f for g in RESULTS for f, h in r["hashes"][g].items() if first["hashes"][g].get(f) != h)
-        shown = "none" if not differ else f"{len(differ)}: " + ", ".join(differ[:4]) + (" ..." if len(differ) > 4 else "")
+        shown = ("none" if not differ
+                 else f"{len(differ)}: " + ", ".join(differ[:4]) + (" ..." if len(differ) > 4 else ""))
         print(f"| {r['config']} | {r['wall_s']:.0f} | {r['wall_s'] / first['wall_s']:.2f}x | "
               + " | ".join(f"{r['stages'].get(s, 0):.0f}" for s in stages) + " | "
               + " | ".join(group_hash(r["hashes"][g]) for g in RESULTS) + f" | {shown} |")

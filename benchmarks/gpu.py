@@ -37,7 +37,7 @@ from rdmldg.chains import format_chain, q_cls, q_reason
 from rdmldg.models import architectures
 from rdmldg.models.architectures import Sizes
 from rdmldg.models.lora import add_lora
-from rdmldg.training.collate import prompt_text, single
+from rdmldg.models.sequences import prompt_text, single
 from rdmldg.training.loss import eq1_groups
 from rdmldg.training.pathways import PathwayCollator, TrainItem, forward
 
@@ -54,8 +54,9 @@ SIZES = {
 # OfficeHome's 65 classes, the scoring benchmark's answer set
 OFFICEHOME = ("Alarm_Clock Backpack Batteries Bed Bike Bottle Bucket Calculator Calendar Candles Chair Clipboards "
               "Computer Couch Curtains Desk_Lamp Drill Eraser Exit_Sign Fan File_Cabinet Flipflops Flowers Folder Fork "
-              "Glasses Hammer Helmet Kettle Keyboard Knives Lamp_Shade Laptop Marker Monitor Mop Mouse Mug Notebook Oven "
-              "Pan Paper_Clip Pen Pencil Postit_Notes Printer Push_Pin Radio Refrigerator Ruler Scissors Screwdriver Shelf "
+              "Glasses Hammer Helmet Kettle Keyboard Knives Lamp_Shade Laptop Marker Monitor Mop Mouse Mug Notebook "
+              "Oven Pan Paper_Clip Pen Pencil Postit_Notes Printer Push_Pin Radio Refrigerator Ruler Scissors "
+              "Screwdriver Shelf "
               "Sink Sneakers Soda Speaker Spoon Table Telephone ToothBrush Toys Trash_Can TV Webcam").split()
 
 
@@ -149,7 +150,7 @@ def bench_generate(model, processor, size: str, device: str, batches: list[int],
 
 @torch.inference_mode()
 def bench_score(model, processor, size: str, images: int, batch: int) -> dict:
-    from rdmldg.evaluation.scoring import class_loglik
+    from rdmldg.models.readout import class_loglik
 
     side = SIZES[size].image_size
     examples = [single(Image.new("RGB", (side, side), (k, 30, 200)), q_cls(OFFICEHOME)) for k in range(images)]

@@ -19,9 +19,9 @@ import torch
 
 from rdmldg.chains import q_cls
 from rdmldg.data import image_root, load_image, read_prepared
-from rdmldg.evaluation import scoring
-from rdmldg.evaluation.scoring import class_loglik, generate, parsed_predictions
-from rdmldg.training.collate import single
+from rdmldg.models import readout
+from rdmldg.models.readout import class_loglik, generate, parsed_predictions
+from rdmldg.models.sequences import single
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,8 @@ def model_and_processor(classes):
     from rdmldg.models.pretrain import tokenizer_corpus
 
     tok = train_tokenizer(tokenizer_corpus(classes, []), 1024)
-    return build_model(PRESETS["default"], tok).eval(), build_processor(tok, PRESETS["default"]), "random default preset"
+    return (build_model(PRESETS["default"], tok).eval(), build_processor(tok, PRESETS["default"]),
+            "random default preset")
 
 
 def timed(fn, repeats: int) -> float:
@@ -63,7 +64,7 @@ def main() -> None:
     rows = manifest.sample(args.images, random_state=0)
     examples = [single(load_image(image_root(info, ROOT) / p), q_cls(classes)) for p in rows["path"]]
     loglik = timed(lambda: class_loglik(model, processor, examples, classes, args.batch_size), args.repeats)
-    plain = timed(lambda: [scoring._plain_scores(model, processor, examples[i:i + args.batch_size], classes)
+    plain = timed(lambda: [readout._plain_scores(model, processor, examples[i:i + args.batch_size], classes)
                            for i in range(0, len(examples), args.batch_size)], args.repeats)
     gen = timed(lambda: parsed_predictions(generate(model, processor, examples, args.max_new_tokens,
                                                     args.batch_size), classes), args.repeats)

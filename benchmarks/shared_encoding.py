@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 
 from rdmldg.models import architectures
-from rdmldg.models.embedded import PRESETS
 from rdmldg.models.lora import add_lora
 from rdmldg.training.loss import eq1_groups
 from rdmldg.training.pathways import PathwayCollator, TrainItem, forward

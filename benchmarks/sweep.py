@@ -25,8 +25,8 @@ import yaml
 
 from rdmldg import chain_dataset, methods, numerics
 from rdmldg.data import image_root, read_prepared, split_column
+from rdmldg.methods import METHODS
 from rdmldg.models.base import load_base
-from rdmldg.params import METHODS
 from rdmldg.params import load as load_params
 from rdmldg.training import run as train_run
 
@@ -50,8 +50,9 @@ def _value(text: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", default="label", choices=METHODS)
-    ap.add_argument("--set", action="append", required=True, type=parse_set, help="train.* overrides of one configuration")
+    ap.add_argument("--method", default="label", choices=list(METHODS))
+    ap.add_argument("--set", action="append", required=True, type=parse_set,
+                    help="train.* overrides of one configuration")
     ap.add_argument("--root", type=Path, default=Path("."))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/sweep.jsonl"))
     args = ap.parse_args()

@@ -88,7 +88,8 @@ def main() -> None:
     F = vision_features(tower, SimpleNamespace(image_processor=processor.image_processor), images)
     with torch.inference_mode():
         pred = run["head"](torch.from_numpy(F)).argmax(-1).numpy()
-    row = {"spec": {k: v for k, v in dataclasses.asdict(spec).items() if k.startswith(("image", "patch", "stem", "vision"))},
+    row = {"spec": {k: v for k, v in dataclasses.asdict(spec).items()
+                    if k.startswith(("image", "patch", "stem", "vision"))},
            "corpus": args.corpus, "examples": args.examples, "epochs": args.epochs, "lr": args.lr,
            "render_s": round(render_s, 1), "train_s": round(run["seconds"], 1),
            "final_loss": round(run["history"][-1]["loss"], 3),

@@ -27,27 +27,26 @@ params_dir = "params"
 # %%
 from IPython.display import display
 
-from rdmldg import stage
+from rdmldg import plots, stage
 from rdmldg.data import image_root, split_column
 from rdmldg.data.prepare import prepare
 from rdmldg.data.shift import shift_check
 from rdmldg.data.stats import counts, split_sizes, spurious_strength
 from rdmldg.data.world import ATTRIBUTES, class_value
-from rdmldg import plots
 
-S = stage.begin("prepare", params_dir)
-P = S.params.data
-display(S.provenance_table())
+session = stage.begin("prepare", params_dir)
+data_params = session.params.data
+display(session.provenance_table())
 
 # %% [markdown]
 # ## Read (or generate) the dataset and check every image
 
 # %%
-out_dir = S.root / "data" / "prepared"
-manifest, info, index = prepare(P, out_dir, S.root)
-root = image_root(info, S.root)
+out_dir = session.root / "data" / "prepared"
+manifest, info, index = prepare(data_params, out_dir, session.root)
+root = image_root(info, session.root)
 print(f"{info['dataset']}: {info['n_images']} images, {len(info['domains'])} domains, "
-      f"{len(info['classes'])} classes; manifest at {out_dir.relative_to(S.root)}/manifest.csv")
+      f"{len(info['classes'])} classes; manifest at {out_dir.relative_to(session.root)}/manifest.csv")
 
 # %% [markdown]
 # ## Images per domain × class
@@ -67,7 +66,7 @@ plots.sample_grid(manifest, root, per_cell=2);
 # ## Splits (DomainBed protocol: `out` = first ⌊0.2·N⌋ of the seeded shuffle, per environment)
 
 # %%
-for seed in P.trial_seeds:
+for seed in data_params.trial_seeds:
     print(f"trial seed {seed}")
     display(split_sizes(manifest, split_column(seed)))
 
@@ -97,12 +96,12 @@ spurious = None
 if attr_cols:
     plots.attribute_distributions(manifest, [a for a in ("colour", "background", "texture", "scale", "rotation")
                                              if a in attr_cols] or attr_cols[:4])
-if P.source == "synthetic":
-    spurious = spurious_strength(manifest, P.synthetic.spurious_attribute, class_value)
-    spurious["in_spurious_domains"] = spurious.index.isin(P.synthetic.spurious_domains)
+if data_params.source == "synthetic":
+    spurious = spurious_strength(manifest, data_params.synthetic.spurious_attribute, class_value)
+    spurious["in_spurious_domains"] = spurious.index.isin(data_params.synthetic.spurious_domains)
     display(spurious)
     plots.grouped_bars(spurious, ["agreement", "cramers_v"],
-                       f"spurious attribute '{P.synthetic.spurious_attribute}' vs class", "value")
+                       f"spurious attribute '{data_params.synthetic.spurious_attribute}' vs class", "value")
 else:
     print("no spurious-correlation knob for this source")
 
@@ -114,9 +113,9 @@ else:
 
 # %%
 shift = None
-if P.shift_check.enabled:
-    c = P.shift_check
-    shift = shift_check(manifest, root, S.params.heldout_domains(), split_column(P.trial_seeds[0]),
+if data_params.shift_check.enabled:
+    c = data_params.shift_check
+    shift = shift_check(manifest, root, session.params.heldout_domains(), split_column(data_params.trial_seeds[0]),
                         c.histogram_bins, c.thumbnail, c.C)
     display(shift)
     plots.grouped_bars(shift, ["in_domain_acc", "heldout_acc"], "histogram classifier per fold",
@@ -136,4 +135,4 @@ if shift is not None:
     metrics["shift_check_mean_drop"] = float(shift["drop"].mean())
 if spurious is not None:
     metrics["spurious_agreement"] = spurious["agreement"].to_dict()
-print(S.write_metrics(metrics).relative_to(S.root))
+print(session.write_metrics(metrics).relative_to(session.root))

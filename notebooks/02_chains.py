@@ -33,24 +33,25 @@ from rdmldg import chain_dataset, plots, stage
 from rdmldg.chains import q_reason
 from rdmldg.data import image_root, read_prepared
 
-S = stage.begin("chains", params_dir)
-P = S.params.chains
-out_dir = S.root / "data" / "chains"
-display(S.provenance_table())
-print(f"teacher: {P.teacher}; K = {P.candidates} candidates per image; splits: {P.splits}")
+session = stage.begin("chains", params_dir)
+chain_params = session.params.chains
+out_dir = session.root / "data" / "chains"
+display(session.provenance_table())
+print(f"teacher: {chain_params.teacher}; K = {chain_params.candidates} candidates per image; "
+      f"splits: {chain_params.splits}")
 
 # %% [markdown]
 # ## The prompt the teacher answers (the reasoning prompt `q_reason`)
 
 # %%
-manifest, info = read_prepared(S.root / "data" / "prepared")
+manifest, info = read_prepared(session.root / "data" / "prepared")
 print(q_reason(info["classes"]))
 
 # %% [markdown]
 # ## Generate (or resume from the cache)
 
 # %%
-run = chain_dataset.build(S.params, S.root, out_dir)
+run = chain_dataset.build(session.params, session.root, out_dir)
 print(f"{len(run.accepted)} images with a chain, {len(run.failed)} without; "
       f"{run.requested} answers used, {run.from_cache} from the cache, {run.teacher_calls} new teacher calls")
 
@@ -62,7 +63,7 @@ accepted, failed = chain_dataset.read(out_dir)
 by_domain = {}
 for r in accepted:
     by_domain.setdefault(r["domain"], r)
-display(HTML(plots.chain_cards(list(by_domain.values()), image_root(info, S.root))))
+display(HTML(plots.chain_cards(list(by_domain.values()), image_root(info, session.root))))
 
 # %% [markdown]
 # ## Rejections: rate and reasons per domain
@@ -88,8 +89,8 @@ display(cov.round(3))
 # ## Length of each section (words)
 
 # %%
-import seaborn as sns
 import matplotlib.pyplot as plt
+import seaborn as sns
 
 lengths = chain_dataset.section_lengths(accepted)
 display(lengths.groupby("section", sort=False)["words"].describe().round(1))
@@ -105,10 +106,10 @@ ax.set(title="words per section", xlabel="");
 
 # %%
 nuisance = None
-if S.params.data.source in ("synthetic", "digits"):
+if session.params.data.source in ("synthetic", "digits"):
     from rdmldg.data import digits, world
 
-    vocab = world if S.params.data.source == "synthetic" else digits
+    vocab = world if session.params.data.source == "synthetic" else digits
     nuisance = chain_dataset.nuisance_check(accepted, manifest, vocab.nuisance_words(), vocab.STYLE_WORDS)
     display(nuisance.round(3))
 else:
@@ -129,5 +130,5 @@ metrics = {
 if nuisance is not None:
     metrics["reasoning_names_a_nuisance"] = float(nuisance["reasoning_names_a_nuisance"].mean())
     metrics["caption_names_style"] = float(nuisance["caption_names_style"].mean())
-print(S.write_metrics(metrics).relative_to(S.root))
-S.write_run_info({"teacher_calls": run.teacher_calls, "answers_from_cache": run.from_cache})
+print(session.write_metrics(metrics).relative_to(session.root))
+session.write_run_info({"teacher_calls": run.teacher_calls, "answers_from_cache": run.from_cache})

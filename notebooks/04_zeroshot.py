@@ -30,8 +30,6 @@
 params_dir = "params"
 
 # %%
-import torch
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import display
 
@@ -40,20 +38,20 @@ from rdmldg.analysis import zeroshot as zs
 from rdmldg.data import image_root, read_prepared, split_column
 from rdmldg.models.base import load_base
 
-S = stage.begin("zeroshot", params_dir)
-E = S.params.eval
-manifest, info = read_prepared(S.root / "data" / "prepared")
-classes, split_col = info["classes"], split_column(S.params.data.trial_seeds[0])
-images = zs.Images(image_root(info, S.root))
-model, processor = load_base(S.root, S.params.model)
-display(S.provenance_table())
+session = stage.begin("zeroshot", params_dir)
+eval_params = session.params.eval
+manifest, info = read_prepared(session.root / "data" / "prepared")
+classes, split_col = info["classes"], split_column(session.params.data.trial_seeds[0])
+images = zs.Images(image_root(info, session.root))
+model, processor = load_base(session.root, session.params.model)
+display(session.provenance_table())
 print(f"chance = {1 / len(classes):.3f}")
 
 # %% [markdown]
 # ## Zero-shot accuracy per domain
 
 # %%
-zero = zs.zero_shot(model, processor, manifest, images, classes, E, split_col)
+zero = zs.zero_shot(model, processor, manifest, images, classes, eval_params, split_col)
 display(zero.round(3))
 ax = zero[["q_cls_loglik", "q_cls_generate", "choice_list_generate"]].plot.bar(rot=0, figsize=(8, 3.4))
 ax.axhline(1 / len(classes), ls="--", c="grey", lw=1)
@@ -63,7 +61,7 @@ ax.set(title="zero-shot accuracy (dashed: chance)", ylabel="accuracy", ylim=(0, 
 # ## Mapping deficiency: what the vision tower knows vs what the model says
 
 # %%
-probe = zs.mapping_probe(model, processor, manifest, images, split_col, E.zeroshot.probe_C)
+probe = zs.mapping_probe(model, processor, manifest, images, split_col, eval_params.zeroshot.probe_C)
 mapping = probe.join(zero[["q_cls_loglik"]]).rename(columns={"q_cls_loglik": "mllm_zero_shot"})
 mapping["gap"] = mapping["probe_accuracy"] - mapping["mllm_zero_shot"]
 display(mapping.round(3))
@@ -74,7 +72,7 @@ ax.set(title="linear probe on frozen vision features vs the MLLM's zero-shot ans
 # ## In-context learning: shots from the source domains vs from the target domain
 
 # %%
-icl = zs.in_context(model, processor, manifest, images, classes, E, split_col)
+icl = zs.in_context(model, processor, manifest, images, classes, eval_params, split_col)
 display(icl.pivot_table(index=["domain", "shots_from"], columns="shots", values="accuracy").round(3))
 g = sns.relplot(data=icl, x="shots", y="accuracy", hue="shots_from", col="domain", kind="line", marker="o",
                 height=2.8, aspect=0.9)
@@ -84,7 +82,7 @@ g.set(ylim=(0, 1));
 # ## Label shift: 8 source shots, share of the query's own class varied
 
 # %%
-shift = zs.label_shift(model, processor, manifest, images, classes, E, split_col)
+shift = zs.label_shift(model, processor, manifest, images, classes, eval_params, split_col)
 display(shift.pivot_table(index="domain", columns="share_of_query_class", values="accuracy").round(3))
 ax = sns.lineplot(data=shift, x="share_of_query_class", y="accuracy", hue="domain", marker="o")
 ax.set(ylim=(0, 1), title="label shift in the shots");
@@ -94,11 +92,11 @@ ax.set(ylim=(0, 1), title="label shift in the shots");
 
 # %%
 spurious = None
-if S.params.data.source == "synthetic":
+if session.params.data.source == "synthetic":
     from rdmldg.data.world import class_value
 
-    spurious = zs.spurious_shots(model, processor, manifest, images, classes, E, split_col,
-                                 S.params.data.synthetic.spurious_attribute, class_value)
+    spurious = zs.spurious_shots(model, processor, manifest, images, classes, eval_params, split_col,
+                                 session.params.data.synthetic.spurious_attribute, class_value)
     display(spurious.pivot_table(index="domain", columns="queries", values="accuracy").round(3))
 else:
     print("the spurious variant needs the synthetic world's attributes")
@@ -118,4 +116,4 @@ metrics = {
 }
 if spurious is not None and len(spurious):
     metrics["spurious_mean"] = spurious.groupby("queries")["accuracy"].mean().to_dict()
-print(S.write_metrics(metrics).relative_to(S.root))
+print(session.write_metrics(metrics).relative_to(session.root))

@@ -29,101 +29,51 @@
 params_dir = "params"
 
 # %%
-import shutil
-
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import display
-from tqdm import tqdm
 
 from rdmldg import chain_dataset, stage
-from rdmldg.analysis.token_probs import class_token_probs
-from rdmldg.data import image_root, read_prepared, split_column
-from rdmldg.evaluation import domainbed
-from rdmldg.evaluation.evaluate import env_accuracies, evaluation_rows, predict, readout_table
-from rdmldg.evaluation.runs import AdapterSwapper, trained_runs, zero_shot_runs
-from rdmldg.evaluation.store import load_or_compute
+from rdmldg.data import image_root, read_prepared
+from rdmldg.evaluation.pipeline import evaluate_runs, heldout_rows, result_folders
+from rdmldg.evaluation.runs import trained_runs, zero_shot_runs
 from rdmldg.models.base import load_base
-from rdmldg.training import run as train_run
 
-S = stage.begin("evaluate", params_dir)
-P = S.params
-manifest, info = read_prepared(S.root / "data" / "prepared")
-classes, domains = info["classes"], info["domains"]
-env_of = manifest.groupby("domain")["env"].first().to_dict()
-root = image_root(info, S.root)
-chains = {r["image_id"]: r["text"] for r in chain_dataset.read(S.root / "data" / "chains")[0]}
-runs = zero_shot_runs(P) + trained_runs(S.root, P)
-out_dir, db_dir = S.root / "reports" / "evaluation", S.root / "reports" / "domainbed"
-for stale in [d for d in (*out_dir.glob("*"), *db_dir.glob("*")) if d.is_dir()]:
-    if stale.name not in {r.name for r in runs}:
-        shutil.rmtree(stale)  # a run the params no longer ask for
-print(f"{len(runs)} models × {len(domains)} environments × (in, out); "
-      f"q_cls on {P.eval.test_images_per_domain or 'every'} test image(s) per held-out domain and "
-      f"{P.eval.images_per_split or 'all'} per other split, q_reason on {P.eval.chain_images_per_split or 'all'}")
-display(S.provenance_table())
+session = stage.begin("evaluate", params_dir)
+params = session.params
+manifest, info = read_prepared(session.root / "data" / "prepared")
+root = image_root(info, session.root)
+chains = {r["image_id"]: r["text"] for r in chain_dataset.read(session.root / "data" / "chains")[0]}
+runs = zero_shot_runs(params) + trained_runs(session.root, params)
+print(f"{len(runs)} models × {len(info['domains'])} environments × (in, out); "
+      f"q_cls on {params.eval.test_images_per_domain or 'every'} test image(s) per held-out domain and "
+      f"{params.eval.images_per_split or 'all'} per other split, "
+      f"q_reason on {params.eval.chain_images_per_split or 'all'}")
+display(session.provenance_table())
 
 # %% [markdown]
 # ## Evaluate (finished runs are reused while their adapter, inputs and eval params are unchanged)
 
 # %%
-model, processor = load_base(S.root, P.model)
-wear = AdapterSwapper(model)
-inputs = train_run.inputs_digest(S.root)
-tables, preds, probes, records, n_reused = [], [], [], {}, 0
-for run in tqdm(runs, desc="evaluate", mininterval=5):
-    split_col = split_column(run.trial)
-    heldouts = P.heldout_domains() if run.heldout == "all" else [run.heldout]
-    rows = evaluation_rows(manifest, split_col, P.eval, P.study.seed, test_domains=heldouts)
-    current = wear(run)
-    fold = P.heldout_domains()[0] if run.heldout == "all" else run.heldout
-    key = train_run.fingerprint(run.digest(), run.trial, fold, P.eval.model_dump(), P.study.seed, inputs)
-
-    def compute():
-        pred = predict(current, processor, rows, root, classes, P.eval)
-        train_items, _ = train_run.fold_items(P, manifest, root, chains, fold, split_col)
-        probe = train_items[:: max(1, len(train_items) // 32)]  # as the train stage's Challenge-1 probe
-        return pred, {k: v.tolist() for k, v in class_token_probs(current, processor, probe, classes,
-                                                                  P.eval.batch_size).items()}
-
-    pred, probs, reused = load_or_compute(out_dir / run.name, key, compute)
-    n_reused += reused
-    table = readout_table(pred).assign(method=run.method, trial=run.trial, run=run.name)
-    accs = env_accuracies(table)
-    step, hparams, stage_no = 0, {}, None
-    if run.folder is not None:
-        stage_no, step = run.selected()
-        hparams = P.train.model_dump()
-    records[run.name] = [domainbed.record(run.method, info["dataset"], env_of[h], run.trial, step, accs, len(domains),
-                                          hparams, run=run.name, selected_stage=stage_no) for h in heldouts]
-    domainbed.write_results(db_dir / run.name, records[run.name])
-    tables.append(table.assign(heldout=run.heldout))
-    preds.append(pred.assign(method=run.method, trial=run.trial, heldout=run.heldout, run=run.name))
-    probes += [{"method": run.method, "run": run.name, "prompt": k, "p": p} for k, v in probs.items() for p in v]
-tables, preds, probes = pd.concat(tables), pd.concat(preds), pd.DataFrame(probes)
-del model, wear
+model, processor = load_base(session.root, params.model)
+evaluation = evaluate_runs(session.root, params, runs, manifest, info, chains, root, model, processor)
+tables, preds = evaluation.tables, evaluation.predictions
+del model
 
 # %% [markdown]
 # ## Held-out accuracy per run (the held-out domain's `in` split)
 # The zero-shot base is one model for every fold: its row is the same images, read per domain.
 
 # %%
-def heldout_rows(t: pd.DataFrame) -> pd.DataFrame:
-    is_test = (t["heldout"] == t["domain"]) | ((t["heldout"] == "all") & (t["method"] == "zeroshot"))
-    return t[is_test & (t["split"] == "in")]
-
-
-test = heldout_rows(tables)
+test = heldout_rows(tables, params.heldout_domains())
 grid = test.pivot_table(index="method", columns=["readout", "domain"], values="accuracy", sort=False)
 display(grid.round(3))
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
-for ax, readout in zip(axes, ("loglik", "generate", "reason")):
+for ax, readout in zip(axes, ("loglik", "generate", "reason"), strict=True):
     sns.heatmap(grid[readout], annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar=False, ax=ax)
     ax.set(title=f"held-out accuracy, {readout}", xlabel="held-out domain", ylabel="")
 fig.tight_layout()
-figures = S.root / "reports" / "figures"
+figures = session.root / "reports" / "figures"
 figures.mkdir(parents=True, exist_ok=True)
 fig.savefig(figures / "evaluate-heldout.png", dpi=90, metadata={"Software": None})
 
@@ -149,12 +99,12 @@ display(tables.pivot_table(index=["method", "readout"], columns=["domain", "spli
 
 # %%
 heldout_mean = test.groupby(["method", "readout"], sort=False)["accuracy"].mean().unstack()
-S.write_metrics({
+session.write_metrics({
     "runs": len(runs),
     "images_evaluated": len(preds),  # q_cls, both readouts, summed over the models
     "chains_generated": int(preds["chain"].sum()),  # q_reason
     "heldout_accuracy": heldout_mean.to_dict("index"),
     "parse_failure_rate": fails.to_dict("index"),
 })
-print(f"{len(runs)} models evaluated ({n_reused} reused from an earlier run); "
-      f"DomainBed records in {db_dir.relative_to(S.root)}")
+print(f"{len(runs)} models evaluated ({evaluation.reused} reused from an earlier run); "
+      f"DomainBed records in {result_folders(session.root)[1].relative_to(session.root)}")

@@ -3,6 +3,8 @@ and the zero-shot helpers."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,8 +51,8 @@ def test_generic_vision_corpus_is_deterministic_balanced_and_not_one_style():
 
 
 def test_plain_chains_differ_from_rich_teacher_chains():
-    from rdmldg.teachers.attribute import write_chain
     from rdmldg.chains import format_chain
+    from rdmldg.teachers.attribute import write_chain
 
     rng = np.random.default_rng(0)
     attrs = {"colour": "red", "bg_tone": "sky", "background": "plain", "texture": "dots", "dx": 0.0, "dy": 0.0,
@@ -101,7 +103,7 @@ def test_two_phase_pretraining_runs_saves_and_reloads(tmp_path, monkeypatch):
     assert len(vision["history"]) == 2 and run["tokens"] > 0 and run["history"]
     save_checkpoint(model, processor, tmp_path / "base")
     loaded, _ = load(tmp_path / "base")
-    for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy()), n
 
 
@@ -116,7 +118,7 @@ def test_balanced_shots_are_distinct_classes_without_equal_neighbours():
         shots = balanced_shots(_pool(), k, rng)
         assert len(shots) == k and shots["class_name"].nunique() == k
     eight = balanced_shots(_pool(), 8, rng)["class_name"].tolist()
-    assert all(a != b for a, b in zip(eight, eight[1:]))
+    assert all(a != b for a, b in pairwise(eight))
 
 
 def test_label_shift_shots_carry_the_asked_share():

@@ -8,8 +8,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rdmldg.chains import (SECTIONS, Chain, check_chain, format_chain, parse_answer, parse_chain, q_choice_list,
-                           q_cls, q_reason, reason_kind)
+from rdmldg.chains import (
+    SECTIONS,
+    Chain,
+    check_chain,
+    format_chain,
+    parse_answer,
+    parse_chain,
+    q_choice_list,
+    q_cls,
+    q_reason,
+    reason_kind,
+)
 
 GOOD = format_chain(summary="plan", caption="a red thing", reasoning="round, no hole",
                     reflection="consistent", conclusion="ball")
@@ -23,7 +33,8 @@ body = st.text(alphabet=string.ascii_letters + string.digits + " .,;'-\n", min_s
        st.booleans(), st.text(alphabet="xyz ", max_size=10))
 def test_round_trip_with_whitespace_and_case(parts, sep, lower, preamble):
     text = preamble + sep.join(
-        f"<{(s.lower() if lower else s)}>{p}</{(s.lower() if lower else s)}>" for s, p in zip(SECTIONS, parts))
+        f"<{(s.lower() if lower else s)}>{p}</{(s.lower() if lower else s)}>"
+        for s, p in zip(SECTIONS, parts, strict=True))
     chain = parse_chain(text)
     assert chain is not None
     assert [getattr(chain, s.lower()) for s in SECTIONS] == [p.strip() for p in parts]

@@ -31,7 +31,7 @@ def _setup(project: Path, base_url: str, concurrency: int = 2) -> dict[str, str]
         "base_url": base_url, "model": "m", "api_key_env": "TEST_TEACHER_KEY", "concurrency": concurrency,
         "backoff_s": 0.01, "timeout_s": 10.0})
     params.write_concern("chains", chains.model_dump(mode="json"), project / "params")
-    return dict(zip(manifest["sha1"], manifest["class_name"]))
+    return dict(zip(manifest["sha1"], manifest["class_name"], strict=True))
 
 
 def _app(truth: dict[str, str], delay: float = 0.0):
@@ -107,7 +107,8 @@ def test_interrupted_run_resumes_with_zero_repeated_teacher_calls(project, tmp_p
         finally:
             del os.environ["TEST_TEACHER_KEY"]
     ref_rows = read_jsonl(reference / "data" / "chains" / "chains.jsonl")
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "model"} for r in rs]  # model names the port
+    def strip(rs):
+        return [{k: v for k, v in r.items() if k != "model"} for r in rs]  # model names the port
     assert strip(rows) == strip(ref_rows)
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import copy_repo, run_ok
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,8 @@ def test_repro_writes_data_reports_and_index(study):
         text = (dest / "reports" / "train" / f"method-{method}.html").read_text()
         assert "Traceback" not in text and "Challenge 1" in text, method
         for fold in ("cartoon", "painting", "photo", "sketch"):
-            assert (dest / "models" / "runs" / method / "trial0" / fold / "adapter" / "adapter_model.safetensors").exists()
+            assert (dest / "models" / "runs" / method / "trial0" / fold / "adapter"
+                    / "adapter_model.safetensors").exists()
     for stage in ("evaluate", "ood_analysis"):
         text = (dest / "reports" / f"{stage}.html").read_text()
         assert "Traceback" not in text and "data:image/png;base64" in text, stage
@@ -187,7 +189,8 @@ def test_train_stage_under_two_processes(study, tmp_path):
         path.write_text(path.read_text().replace(old, new))
     log = _sh(copy, sys.executable, "-m", "dvc", "repro", "-s", "train@label", env=env)
     assert "global batch 16 = 8 per device x 1 accumulation step(s) x 2 process(es)" in log
-    assert "launching: -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --main_process_port" in log
+    assert ("launching: -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 "
+            "--main_process_port") in log
     # one group of two, not two lone processes each calling itself the main one
     assert "process 0 of 2 (MULTI_CPU) ready" in log and "process 1 of 2 (MULTI_CPU) ready" in log
     done = json.loads((copy / "models" / "runs" / "label" / "trial0" / "sketch" / "stage0" / "done.json").read_text())

@@ -8,9 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+from rdmldg.methods import CLS, REASON
 from rdmldg.models import architectures
-from rdmldg.training.collate import IGNORE
-from rdmldg.training.loss import CLS, REASON, eq1, token_mean
+from rdmldg.models.sequences import IGNORE
+from rdmldg.training.loss import eq1, token_mean
 from rdmldg.training.pathways import PathwayCollator, TrainItem, forward, tile_rows
 
 
@@ -76,7 +77,7 @@ def test_shared_image_encoding_gives_the_same_logits(arch):
     assert int(batch["attention_mask"].sum()) == int(label["attention_mask"].sum() + chain["attention_mask"].sum())
     with torch.no_grad():
         shared, separate = forward(model, batch, True), forward(model, batch, False)
-    assert len(shared) == 2 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate))
+    assert len(shared) == 2 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate, strict=True))
 
 
 def test_shared_encoding_handles_images_with_different_tile_counts():
@@ -93,7 +94,7 @@ def test_shared_encoding_handles_images_with_different_tile_counts():
     assert len(set(rows)) > 1 and rows[1] == 1  # mixed tile counts; the square image is one tile
     with torch.no_grad():
         shared, separate = forward(model, batch, True), forward(model, batch, False)
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, separate, strict=True))
 
 
 def test_tile_rows_refuses_pixels_that_do_not_match_the_image_tokens():

@@ -33,7 +33,8 @@ def test_the_lock_satisfies_every_dependency_of_pyproject():
 
 def test_differences_name_what_keeps_an_environment_from_the_lock():
     found = lockfile.differences({"a": "1.0", "b": "2.0"}, {"a": "1.1", "c": "3.0"})
-    assert found == ["a: locked 1.0, installed 1.1", "b: locked 2.0, not installed", "c: installed 3.0, not in the lock"]
+    assert found == ["a: locked 1.0, installed 1.1", "b: locked 2.0, not installed",
+                     "c: installed 3.0, not in the lock"]
     assert lockfile.differences({"a": "1.0"}, {"a": "1.0"}) == []
 
 

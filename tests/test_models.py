@@ -12,7 +12,7 @@ from PIL import Image
 from rdmldg.models import architectures
 from rdmldg.models.checkpoints import CheckpointError, load, record, save_checkpoint
 from rdmldg.models.lora import add_lora, trainable_report
-from rdmldg.training.collate import IGNORE, Collator, single, target_ids
+from rdmldg.models.sequences import IGNORE, Collator, single, target_ids
 
 ARCHS = sorted(architectures.BUILDERS)
 
@@ -69,7 +69,7 @@ def test_collator_labels_exactly_the_answer(checkpoint):
     _, path = checkpoint
     _, processor = load(path)
     batch = _batch(processor)
-    for row, answer in zip(batch["labels"], ("ball", "star")):
+    for row, answer in zip(batch["labels"], ("ball", "star"), strict=True):
         assert row[row != IGNORE].tolist() == target_ids(processor, answer)
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
 
@@ -116,7 +116,7 @@ def test_the_conv_stem_tower_saves_loads_and_takes_lora_in_its_convolutions(tmp_
     assert isinstance(loaded.model.vision_tower, ConvStemVisionModel)
     assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["vision_config"]["model_type"] == \
         "rdmldg_convstem_vision"
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in add_lora(loaded).named_modules() if n.endswith("lora_A")}
     stem = {n for n in adapted if ".stem." in n}

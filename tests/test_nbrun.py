@@ -129,7 +129,8 @@ def test_the_kernel_runs_with_the_numerics_pinned_whatever_the_environment_says(
 def _unshare_works() -> bool:
     import shutil
 
-    return bool(shutil.which("unshare")) and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+    return (bool(shutil.which("unshare"))
+            and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0)
 
 
 @pytest.mark.skipif(not _unshare_works(), reason="unshare -n (a network namespace) is not permitted here")

@@ -99,7 +99,8 @@ def test_binomial_se_of_avg_combines_the_domains():
 def test_instrument_checks_say_met_not_met_and_not_measured():
     from rdmldg.analysis import instrument
 
-    rows = {r["key"]: r for r in instrument.checks({"zeroshot_avg": 80.0, "label_lift": 15.0, "avg_binomial_se_max": 1.2})}
+    rows = {r["key"]: r
+            for r in instrument.checks({"zeroshot_avg": 80.0, "label_lift": 15.0, "avg_binomial_se_max": 1.2})}
     assert rows["zeroshot_avg"]["met"] is False and rows["zeroshot_avg"]["target"] == "35–75"  # above the band
     assert rows["label_lift"]["met"] is True and rows["label_lift"]["target"] == "≥ 15"  # the bound is inclusive
     assert rows["avg_binomial_se_max"]["met"] is True and rows["avg_binomial_se_max"]["target"] == "≤ 1.5"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rdmldg.data import read_prepared, split_column, split_indices
 from rdmldg.data.prepare import prepare
 from rdmldg.data.shift import shift_check

@@ -181,7 +181,8 @@ def test_an_oversized_image_is_refused_from_its_header(tmp_path):
     _png_header_only(ds / "d1" / "cat" / "huge.png", 12000, 12000)
     with pytest.raises(DatasetError) as exc:
         read_domainbed(ds, max_pixels=50_000_000)
-    assert f"{ds / 'd1' / 'cat' / 'huge.png'} (12000x12000 = 144.0 M pixels, above data.max_image_pixels" in str(exc.value)
+    assert (f"{ds / 'd1' / 'cat' / 'huge.png'} (12000x12000 = 144.0 M pixels, above data.max_image_pixels"
+            in str(exc.value))
     assert "raise the limit in params/data.yaml" in str(exc.value)
     skipped = read_domainbed(ds, on_bad_image="skip", max_pixels=50_000_000)
     assert skipped.bad["path"].tolist() == ["d1/cat/huge.png"] and len(skipped.images) == 12

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from chat_server import ChatServer, Reply, image_sha1
-from conftest import copy_repo, run_ok
 from PIL import Image
 
+from chat_server import ChatServer, Reply, image_sha1
+from conftest import copy_repo, run_ok
 from rdmldg.chains import format_chain, q_choice_list, q_cls, q_reason
 
 pytestmark = pytest.mark.e2e
@@ -150,10 +150,12 @@ def test_other_architectures_through_train_evaluate_and_analysis(real, arch):
     for method in methods:
         report = (dest / "reports" / "train" / f"method-{method}.html").read_text()
         assert "Traceback" not in report
-        assert (dest / "models" / "runs" / method / "trial0" / "sketch" / "adapter" / "adapter_model.safetensors").exists()
+        assert (dest / "models" / "runs" / method / "trial0" / "sketch" / "adapter"
+                / "adapter_model.safetensors").exists()
     if arch == "qwen2_vl":
         assert "needs its image grid per sequence" in report  # encoded once per sequence, and said so
         assert json.loads((dest / "reports" / "metrics" / "zeroshot.json").read_text())["probe_accuracy"]
     analysis = json.loads((dest / "reports" / "metrics" / "analysis.json").read_text())
-    assert analysis["domains"] == ["sketch"] and analysis["dataset"] == "PACS" and analysis["methods"] == ["zeroshot", *methods]
+    assert (analysis["domains"] == ["sketch"] and analysis["dataset"] == "PACS"
+            and analysis["methods"] == ["zeroshot", *methods])
     _front_page_is_current(dest)

@@ -29,7 +29,8 @@ def test_front_page_provenance_names_the_lock(project):
 def _analysis_metrics() -> dict:
     row = {"cartoon": 31.25, "cartoon se": 1.5, "photo": 47.5, "photo se": 0.0, "Avg": 39.375}
     return {"domains": ["cartoon", "photo"], "dataset": "SyntheticWorld", "trial_seeds": 3, "chance": 0.125,
-            "lodo": {r: {"zeroshot": row, "rdmldg": {**row, "Avg": 41.8}} for r in ("answer", "loglik", "generate", "reason")},
+            "lodo": {r: {"zeroshot": row, "rdmldg": {**row, "Avg": 41.8}}
+                     for r in ("answer", "loglik", "generate", "reason")},
             "readouts": {"zeroshot": "loglik", "rdmldg": "loglik"},
             "headline": {"best_method": "rdmldg", "best_avg": 41.8, "zeroshot_avg": 39.375},
             "challenge2": {"skipped": None, "self_correct": 50, "teacher": {"target_gain_points": 1.25},
@@ -39,8 +40,10 @@ def _analysis_metrics() -> dict:
             "binomial_se": {"zeroshot": {"Avg": 1.375}, "rdmldg": {"Avg": 1.25}}, "paired_confidence": 0.95,
             "instrument": [{"what": "zero-shot held-out Avg (%)", "value": 39.375, "target": "35–75", "met": True},
                            {"what": "label SFT − zero-shot", "value": None, "target": "≥ 15", "met": None}],
-            "paired": [{"domain": "cartoon", "significant": True, "verdict": "rdmldg − zeroshot = +9.0 points [+1.0, +17.0]: significant"},
-                       {"domain": "Avg", "significant": False, "verdict": "rdmldg − zeroshot = +2.4 points [−1.0, +5.8]: not significant"}]}
+            "paired": [{"domain": "cartoon", "significant": True,
+                        "verdict": "rdmldg − zeroshot = +9.0 points [+1.0, +17.0]: significant"},
+                       {"domain": "Avg", "significant": False,
+                        "verdict": "rdmldg − zeroshot = +2.4 points [−1.0, +5.8]: not significant"}]}
 
 
 def test_front_page_shows_the_headline_from_the_analysis_metrics(project):
@@ -70,7 +73,8 @@ def test_front_page_calls_a_tie_a_tie_and_chance_chance(project):
     assert "best fine-tuned method: <b>rdmldg</b> at 41.8 % (chance 12.5 %)." in build_index(project).read_text()
     a["methods"] = ["zeroshot", "label", "rdmldg"]
     a["binomial_se"]["label"] = {"Avg": 1.25}
-    a["headline"] = {"best_method": "label", "best_avg": 13.0, "zeroshot_avg": 12.0, "best_methods": ["label", "rdmldg"]}
+    a["headline"] = {"best_method": "label", "best_avg": 13.0, "zeroshot_avg": 12.0,
+                     "best_methods": ["label", "rdmldg"]}
     for readout in a["lodo"].values():
         readout["label"] = readout["rdmldg"]
     (metrics / "analysis.json").write_text(json.dumps(a))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from rdmldg.analysis.token_probs import class_token_probs, confidence_shares
 from rdmldg.chains import format_chain
 from rdmldg.models import architectures
+from rdmldg.models.token_probs import class_token_probs, confidence_shares
 from rdmldg.training import sarr
 from rdmldg.training.data import LeakageError
 from rdmldg.training.pathways import TrainItem
@@ -68,7 +68,8 @@ def test_a_generation_budget_shorter_than_the_chains_is_refused_before_training(
     items = [TrainItem("a", None, "ball", chain), TrainItem("b", None, "ball", None)]
     need = len(processor.tokenizer(chain, add_special_tokens=False)["input_ids"]) + 1
     assert check_room(processor, items, need) == need
-    with pytest.raises(ValueError, match=rf"chain_max_new_tokens \({need - 1}\) is shorter .* at least {need} in params/eval.yaml"):
+    with pytest.raises(ValueError,
+                       match=rf"chain_max_new_tokens \({need - 1}\) is shorter .* at least {need} in params/eval.yaml"):
         check_room(processor, items, need - 1)
 
 
@@ -77,8 +78,8 @@ def _served_params(tmp_path, base_url: str):
     from rdmldg import params as params_mod
 
     p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
-    sarr_p = p.train.sarr.model_copy(update={"rounds": 1, "generator": "served", "served": p.train.sarr.served.model_copy(
-        update={"base_url": base_url, "backoff_s": 0.01, "concurrency": 4})})
+    served = p.train.sarr.served.model_copy(update={"base_url": base_url, "backoff_s": 0.01, "concurrency": 4})
+    sarr_p = p.train.sarr.model_copy(update={"rounds": 1, "generator": "served", "served": served})
     train = p.train.model_copy(update={"lr": 1e-2, "epochs": 1, "batch_size": 4, "sarr": sarr_p})
     return p.model_copy(update={"train": train, "eval": p.eval.model_copy(update={"chain_max_new_tokens": 256})})
 
@@ -94,7 +95,6 @@ def test_sarr_round_from_a_served_model_names_its_adapter_and_asks_greedily(tmp_
     """The round's chains come from the server: the previous stage's adapter loaded under its
     own name, then every source image asked q_reason exactly, greedily, of that adapter."""
     from chat_server import ChatServer, Reply
-
     from rdmldg import methods
     from rdmldg.chains import q_reason
     from rdmldg.training import run as train_run
@@ -131,7 +131,6 @@ def test_sarr_round_from_a_served_model_names_its_adapter_and_asks_greedily(tmp_
 
 def test_a_server_without_lora_support_is_named_with_the_fix(tmp_path):
     from chat_server import ChatServer, Reply
-
     from rdmldg.training.served import ServedGenerationError, served_chains
 
     classes, items = _served_items()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from rdmldg.evaluation.scoring import accuracy, class_loglik, generate, loglik_predictions, sequence_logprobs
 from rdmldg.models import architectures
-from rdmldg.training.collate import Collator, single
+from rdmldg.models.readout import accuracy, class_loglik, generate, loglik_predictions, sequence_logprobs
+from rdmldg.models.sequences import Collator, single
 
 CLASSES = ["pen", "pencil", "ball"]
 

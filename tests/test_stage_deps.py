@@ -1,45 +1,58 @@
-"""Every library module a stage notebook imports is among the stage's DVC deps, so editing it
-reruns the stage (direct imports; the modules they import in turn are the deps' business)."""
+"""Every library module a stage notebook reads — imported by it or by the modules it imports,
+at any depth — is among the stage's DVC deps, so editing it reruns the stage."""
 
-import ast
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from module_graph import ROOT, closure
+
+# DVC tracks the resolved values in params/*.yaml instead of the params package (see dvc.yaml's
+# header); the package marker holds nothing
+NOT_DEPS = frozenset({p.relative_to(ROOT) for p in (ROOT / "lib" / "rdmldg" / "params").glob("*.py")}
+                     | {Path("lib/rdmldg/__init__.py")})
 
 
-def _imported_modules(notebook: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(notebook.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rdmldg"):
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(a.name for a in node.names if a.name.startswith("rdmldg"))
-    return names
-
-
-def _module_file(name: str) -> Path | None:
-    base = ROOT / "lib" / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate.relative_to(ROOT)
-    return None  # a name imported from a module (a function, a class), not a module
-
-
-def test_every_imported_library_module_is_a_dependency_of_its_stage():
+def _stages() -> dict[str, dict]:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}  # foreach stages keep theirs under `do`
+
+
+def _entries(cmd: str) -> set[Path]:
+    """The files a stage command runs: the module after `-m`, and the notebook it is given."""
+    words = cmd.split()
+    module = words[words.index("-m") + 1]
+    return {Path("lib", *module.split(".")).with_suffix(".py")} | {Path(w) for w in words if w.startswith("notebooks/")}
+
+
+def test_every_library_module_a_stage_reads_is_a_dependency_of_the_stage():
     missing = []
-    for name, stage in stages.items():
-        stage = stage.get("do", stage)  # foreach stages keep theirs under `do`
-        cmd = stage["cmd"]
-        notebook = next((w for w in cmd.split() if w.startswith("notebooks/")), None)
-        if notebook is None:
-            continue
+    for name, stage in _stages().items():
         deps = [Path(d) for d in stage.get("deps", [])]
-        for module in sorted(_imported_modules(ROOT / notebook)):
-            f = _module_file(module)
-            if f is not None and f.name != "__init__.py" and not any(f == d or d in f.parents for d in deps):
+        entries = _entries(stage["cmd"])
+        for f in sorted(entries.union(*(closure(e, NOT_DEPS) for e in entries))):
+            if not any(f == d or d in f.parents for d in deps):
                 missing.append(f"{name}: {f}")
-    assert not missing, "stage deps lack imported modules (add them to dvc.yaml):\n" + "\n".join(missing)
+    assert not missing, "stage deps lack modules the stage reads (add them to dvc.yaml):\n" + "\n".join(missing)
+
+
+def test_the_graph_follows_imports_at_every_depth():
+    """The closure is what the check above relies on: a notebook's import of `training.run`
+    reaches the sequences module through `training.pathways`."""
+    reached = closure(Path("notebooks/05_train.py"))
+    assert Path("lib/rdmldg/training/run.py") in reached
+    assert Path("lib/rdmldg/models/sequences.py") in reached and Path("lib/rdmldg/training/__init__.py") in reached
+
+
+def test_the_pipeline_trains_and_reads_exactly_the_methods_the_library_defines():
+    """`rdmldg.methods.METHODS` is the one list of methods; dvc.yaml's train matrix, and the
+    stages downstream that name each method's outputs, must follow it."""
+    from rdmldg.methods import METHODS
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert stages["train"]["matrix"]["method"] == list(METHODS)
+    for stage, pattern in (("evaluate", "models/runs/{}"), ("analysis", "reports/metrics/train-{}.json"),
+                           ("report", "reports/train/method-{}.html")):
+        named = {d for d in stages[stage]["deps"] if any(d == pattern.format(m) for m in METHODS)
+                 or d.startswith(pattern.split("{}")[0])}
+        assert named == {pattern.format(m) for m in METHODS}, stage

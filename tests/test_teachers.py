@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import threading
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,14 +12,12 @@ import pytest
 from chat_server import ChatServer, Reply, image_sha1
 from rdmldg import chain_dataset
 from rdmldg.chains import format_chain, parse_chain, q_reason, reason_kind
-from rdmldg.data import image_root
-from rdmldg.data import world
+from rdmldg.data import image_root, world
 from rdmldg.data.prepare import prepare
 from rdmldg.params import DataParams, HFTeacherParams, OpenAITeacherParams, SyntheticParams
 from rdmldg.teachers import Item, ResponseCache, generate_chains
 from rdmldg.teachers.attribute import AttributeTeacher
-from rdmldg.teachers.openai_compat import (CONNECT_ATTEMPTS, OpenAICompatTeacher, TeacherConfigError,
-                                           TeacherUnreachable)
+from rdmldg.teachers.openai_compat import CONNECT_ATTEMPTS, OpenAICompatTeacher, TeacherConfigError, TeacherUnreachable
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from PIL import Image
 from transformers import TrainerCallback
 
 from rdmldg import methods
+from rdmldg.methods import CLS, REASON
 from rdmldg.models import architectures
 from rdmldg.models.lora import add_lora
 from rdmldg.params import TrainParams
 from rdmldg.training import data
-from rdmldg.training.loss import CLS, REASON
 from rdmldg.training.pathways import PathwayCollator, TrainItem
 from rdmldg.training.trainer import Eq1Trainer, NonFiniteLoss, arguments, train
 
@@ -138,7 +138,7 @@ def test_finished_stages_are_reused_only_for_identical_inputs(tmp_path):
 
 
 def test_inputs_digest_follows_code_and_data(tmp_path):
-    from rdmldg.training.run import inputs_digest
+    from rdmldg.fingerprints import inputs_digest
 
     (tmp_path / "lib" / "rdmldg").mkdir(parents=True)
     (tmp_path / "lib" / "rdmldg" / "x.py").write_text("a = 1\n")
@@ -153,7 +153,7 @@ def test_inputs_digest_follows_code_and_data(tmp_path):
 
 
 def test_inputs_digest_follows_the_numerics(tmp_path, monkeypatch):
-    from rdmldg.training.run import inputs_digest
+    from rdmldg.fingerprints import inputs_digest
 
     monkeypatch.setenv("RDMLDG_NUMERICS", "pinned")
     pinned = inputs_digest(tmp_path)
@@ -171,15 +171,17 @@ def test_a_diverging_run_fails_loudly_and_keeps_nothing(tmp_path):
 def test_a_resumed_stage_leaves_the_same_files_as_a_clean_one(tmp_path, monkeypatch, capsys):
     from rdmldg import params as params_mod
     from rdmldg.training import run as train_run
+    from rdmldg.training import trainer as trainer_module
 
     p = params_mod.Params(**{c: s() for c, s in params_mod.CONCERNS.items()})
     p = p.model_copy(update={"train": p.train.model_copy(update={"lr": 1e-2, "epochs": 2, "batch_size": 4})})
 
     def fold(out, crash_at=None):
         if crash_at:
-            monkeypatch.setattr(train_run, "Eq1Trainer", lambda *a, **k: Eq1Trainer(*a, callbacks=[CrashAt(crash_at)], **k))
+            monkeypatch.setattr(trainer_module, "Eq1Trainer",
+                                lambda *a, **k: Eq1Trainer(*a, callbacks=[CrashAt(crash_at)], **k))
         else:
-            monkeypatch.setattr(train_run, "Eq1Trainer", Eq1Trainer)
+            monkeypatch.setattr(trainer_module, "Eq1Trainer", Eq1Trainer)
         torch.manual_seed(0)
         model, processor = architectures.llava(texts=["ball star ring look"] * 4)
         return train_run.run(p, methods.get("label"), model, processor, _plan(out, "same-inputs"), CLASSES,
@@ -192,7 +194,8 @@ def test_a_resumed_stage_leaves_the_same_files_as_a_clean_one(tmp_path, monkeypa
     assert "resumed from checkpoint-" in capsys.readouterr().out
 
     def files(root):
-        return {f.relative_to(root).as_posix(): f.read_bytes() for f in sorted((root / "stage0").rglob("*")) if f.is_file()}
+        return {f.relative_to(root).as_posix(): f.read_bytes()
+                for f in sorted((root / "stage0").rglob("*")) if f.is_file()}
 
     clean, resumed = files(tmp_path / "clean"), files(tmp_path / "resumed")
     assert clean.keys() == resumed.keys() and "stage0/done.json" in clean

@@ -11,8 +11,17 @@ import pytest
 
 from rdmldg.data.digits import CLASS_NAMES, DIGIT_COLOUR_NAMES, write_digits
 from rdmldg.data.stats import spurious_strength
-from rdmldg.data.world import SHAPES, class_value, image_rng, render, sample_attributes, shape_masks, write_world
-from rdmldg.params import DigitsParams, SyntheticParams
+from rdmldg.data.world import (
+    SHAPES,
+    STYLES,
+    class_value,
+    image_rng,
+    render,
+    sample_attributes,
+    shape_masks,
+    write_world,
+)
+from rdmldg.params import SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS, DigitsParams, SyntheticParams
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -53,7 +62,7 @@ def test_styles_differ_for_the_same_attributes():
     p = SyntheticParams()
     attrs = sample_attributes(image_rng(0, "photo", "ball", 0), "photo", "ball", p)
     imgs = {d: render(d, "ball", attrs, 48, np.random.default_rng(0)) for d in p.domains}
-    for d, img in imgs.items():
+    for _d, img in imgs.items():
         assert img.shape == (48, 48, 3) and img.dtype == np.uint8
     assert imgs["sketch"].std(axis=2).mean() < imgs["cartoon"].std(axis=2).mean()  # sketch: near-grey paper
 
@@ -89,3 +98,9 @@ def test_colored_digits_follow_their_correlation(tmp_path):
     own = (attrs["colour"] == own_colour).groupby(attrs["domain"]).mean()
     assert own["colour_090"] == pytest.approx(0.9, abs=0.05)
     assert own["colour_010"] == pytest.approx(0.1, abs=0.05)
+
+
+def test_the_world_draws_every_class_and_domain_the_schema_accepts():
+    """The schema names the world's classes and domains (params sit below the data layer, so
+    they cannot ask the renderers); the renderers must cover exactly those names."""
+    assert set(SHAPES) == set(SYNTHETIC_CLASSES) and set(STYLES) == set(SYNTHETIC_DOMAINS)

@@ -126,13 +126,14 @@ def nuisance_check(accepted: list[dict], attributes: pd.DataFrame, nuisance_voca
     """Per domain: how often the CAPTION names the image's own colour and style, and how often
     the REASONING names any nuisance at all (it should not)."""
     attrs = attributes.set_index("image_id")
-    every_nuisance = sorted({w for ws in nuisance_vocab.values() for w in ws} | {w for ws in style_words.values() for w in ws})
+    every_nuisance = sorted({w for words in (*nuisance_vocab.values(), *style_words.values()) for w in words})
     rows = []
     for r in accepted:
         a = attrs.loc[r["image_id"]]
         rows.append({
             "domain": r["domain"],
-            "caption_names_colour": _mentions(r["chain"]["caption"], [str(a.get("attr_colour", ""))]) if a.get("attr_colour", "") else None,
+            "caption_names_colour": (_mentions(r["chain"]["caption"], [str(a.get("attr_colour", ""))])
+                                     if a.get("attr_colour", "") else None),
             "caption_names_style": _mentions(r["chain"]["caption"], style_words.get(r["domain"], [])),
             "reasoning_names_a_nuisance": _mentions(r["chain"]["reasoning"], every_nuisance),
         })

@@ -108,7 +108,7 @@ def check_chain(text: str) -> tuple[Chain | None, str | None]:
     if opens != list(SECTIONS):
         return None, f"sections out of order: {' '.join(opens)}"
     bodies = {}
-    for i, (closing, name, start, end) in enumerate(tags):
+    for i, (closing, name, _start, end) in enumerate(tags):
         if closing:
             continue
         nxt = tags[i + 1] if i + 1 < len(tags) else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdmldg.training.loss import CLS, REASON
+# the two training pathways (docs/science.md §1A), as the ids batches and Eq. 1 carry
+CLS, REASON = 0, 1   # q_cls → class name; q_reason → reasoning chain
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,11 @@ import sys
 import tempfile
 import threading
 import time
+from html import escape
 from pathlib import Path
 
 from rdmldg import numerics, paths
+from rdmldg.io import atomic_write_text
 
 KERNEL_NAME = "rdmldg"
 log = logging.getLogger("rdmldg.nbrun")
@@ -204,6 +206,28 @@ def validate_params_or_exit(root: Path) -> None:
         sys.exit(2)
 
 
+STALE_BANNER = re.compile(r"\n<div id='stale'>.*?</div>", re.DOTALL)
+
+
+def mark_stale(reports: Path, stage: str, report: Path | None = None, why: str = "failed") -> Path | None:
+    """After a stage fails, the front page must not pass for the current run: a banner at its
+    top names the stage, when, and its report (the page is replaced, never edited in place, so
+    a copy DVC keeps of it stays intact; the report stage rebuilds it on the next good run)."""
+    index = reports / "index.html"
+    if not index.exists():
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    link = (f" Its report: <a href='{escape(report.relative_to(reports).as_posix())}'>"
+            f"{escape(report.relative_to(reports).as_posix())}</a>."
+            if report is not None and report.exists() and report.is_relative_to(reports) else "")
+    banner = (f"\n<div id='stale'><p><b>Out of date.</b> Stage <code>{escape(stage)}</code> {escape(why)} "
+              f"at {when}.{link} Everything below comes from an earlier run and may not match the current "
+              "parameters; fix the stage and run <code>dvc repro</code> again.</p></div>")
+    page = STALE_BANNER.sub("", index.read_text(encoding="utf-8"))
+    page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, page, count=1)
+    return atomic_write_text(index, page)
+
+
 def run(notebook: Path, coords: dict, root: Path, reports: Path | None = None) -> int:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -240,8 +264,6 @@ def run(notebook: Path, coords: dict, root: Path, reports: Path | None = None) -
     if status == 0:
         record_seconds(reports, html, stage_name(notebook), coords, seconds)
     else:
-        from rdmldg.reports import mark_stale
-
         stage = stage_name(notebook) + "".join(f"@{v}" for v in coords.values())
         mark_stale(reports, stage, html, "failed" if status == 1 else "was stopped")
     return status

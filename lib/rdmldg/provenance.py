@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def record(root: Path) -> dict:
     return {
         "git_revision": _git(root, "rev-parse", "HEAD") or "unknown",
         "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
-        "time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lock_sha256": lockfile.digest(Path(root) / lockfile.LOCK),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import sys
-import time
 from pathlib import Path
 
 from rdmldg import paths
+from rdmldg.analysis import summary
 from rdmldg.io import atomic_write_text
 
 # Known stages in pipeline order: (report stem, title, what it answers)
 STAGES = [
-    ("prepare", "Data", "The DomainBed-shaped benchmark: domains, classes, splits, nuisances, and whether the shift is real."),
+    ("prepare", "Data",
+     "The DomainBed-shaped benchmark: domains, classes, splits, nuisances, and whether the shift is real."),
     ("chains", "Reasoning chains", "The DomainBed-Reasoning chains: examples, lengths, rejection rates."),
     ("base", "Base MLLM", "The embedded multimodal model: pretraining curves and sample generations."),
     ("zeroshot", "Zero-shot, in-context and mapping deficiency", "How the base model generalises before fine-tuning."),
-    ("train", "Training runs", "One report per method: every fold and trial seed, loss per pathway, Challenge 1, SARR rounds."),
+    ("train", "Training runs",
+     "One report per method: every fold and trial seed, loss per pathway, Challenge 1, SARR rounds."),
     ("evaluate", "Evaluation", "Every run on every environment's splits."),
     ("ood_analysis", "OOD analysis", "Leave-one-domain-out tables, Challenges 1 and 2, domain invariance."),
 ]
@@ -102,7 +103,7 @@ def _cell(mean, se=None) -> str:
 
 def _headline(root: Path) -> str:
     """The leave-one-domain-out table and the key findings, from the analysis stage's metrics."""
-    a = _metrics(root, "analysis")
+    a = summary.read(paths.reports_dir(root) / "metrics")
     if not a:
         return "<p>No analysis yet: run <code>dvc repro</code>.</p>"
     domains, lodo = a["domains"], a["lodo"]
@@ -132,7 +133,8 @@ def _headline(root: Path) -> str:
     if c2.get("skipped"):
         findings.append(f"Challenge 2 not run: {html.escape(c2['skipped'])}.")
     elif "teacher" in c2:
-        findings.append(f"Challenge 2 (one fold, {c2['self_correct']} images): target-token probability gain {c2['teacher']['target_gain_points']:+.1f} "
+        findings.append(f"Challenge 2 (one fold, {c2['self_correct']} images): target-token probability gain "
+                        f"{c2['teacher']['target_gain_points']:+.1f} "
                         f"points with teacher chains vs {c2['self']['target_gain_points']:+.1f} with the model's own "
                         f"(top-token overlap {c2['top_token_overlap']:.2f}).")
     mmd = a.get("invariance_mmd2", {})
@@ -146,7 +148,8 @@ def _headline(root: Path) -> str:
              f"<th>Avg (generate)</th><th>Avg (reason)</th></tr>{''.join(rows)}</table>")
     return (f"<h2>Headline: leave-one-domain-out accuracy (%)</h2>"
             f"<p class='muted'>Dataset {html.escape(a['dataset'])}; test = held-out domain's <code>in</code> split; "
-            f"training-domain validation; mean over {a['trial_seeds']} trial seed(s), ± standard error with two or more; "
+            f"training-domain validation; mean over {a['trial_seeds']} trial seed(s), "
+            "± standard error with two or more; "
             f"each method read the way it answers: <code>loglik</code>, the class log-likelihood under q_cls, for "
             f"the base and every method trained on q_cls; <code>reason</code>, the CONCLUSION of its q_reason chain, "
             f"for those trained on chains alone. Each readout's average for every method beside.</p>{table}"
@@ -156,7 +159,7 @@ def _headline(root: Path) -> str:
             + _instrument(a.get("instrument")))
 
 
-def _best(a: dict) -> str:
+def _best(a: summary.AnalysisMetrics) -> str:
     """The highest fine-tuned Avg, said as what it is: a tie when several methods share it, and
     no better than chance when it lies within two standard errors of chance."""
     h, chance = a["headline"], 100 * a["chance"]
@@ -236,28 +239,6 @@ def build_index(root: Path | None = None) -> Path:
     parts.append(_provenance(root))
     parts.append("</body></html>\n")
     return atomic_write_text(reports / "index.html", "\n".join(parts))
-
-
-STALE_BANNER = re.compile(r"\n<div id='stale'>.*?</div>", re.DOTALL)
-
-
-def mark_stale(reports: Path, stage: str, report: Path | None = None, why: str = "failed") -> Path | None:
-    """After a stage fails, the front page must not pass for the current run: a banner at its
-    top names the stage, when, and its report (the page is replaced, never edited in place, so
-    a copy DVC keeps of it stays intact; the report stage rebuilds it on the next good run)."""
-    index = reports / "index.html"
-    if not index.exists():
-        return None
-    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    link = (f" Its report: <a href='{html.escape(report.relative_to(reports).as_posix())}'>"
-            f"{html.escape(report.relative_to(reports).as_posix())}</a>."
-            if report is not None and report.exists() and report.is_relative_to(reports) else "")
-    banner = (f"\n<div id='stale'><p><b>Out of date.</b> Stage <code>{html.escape(stage)}</code> {html.escape(why)} "
-              f"at {when}.{link} Everything below comes from an earlier run and may not match the current "
-              "parameters; fix the stage and run <code>dvc repro</code> again.</p></div>")
-    page = STALE_BANNER.sub("", index.read_text(encoding="utf-8"))
-    page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, page, count=1)
-    return atomic_write_text(index, page)
 
 
 def main() -> int:

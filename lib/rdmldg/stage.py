@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rdmldg import params as params_mod
 from rdmldg import numerics, paths, provenance, seeding
+from rdmldg import params as params_mod
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Analyses: chain style, in-context learning, linear probes, token probabilities, MMD."""
+"""Analyses: chain style, in-context learning, linear probes, paired statistics, Challenge 2, MMD, the
+instrument checks and the typed summary the front page reads."""

@@ -15,23 +15,25 @@ the teacher's chains of those images, one on the model's own. Reported per condi
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from rdmldg.analysis.token_probs import _class_positions
 from rdmldg.chains import q_reason
-from rdmldg.models.lora import add_lora
-from rdmldg.params import TrainParams
+from rdmldg.data import split_column
+from rdmldg.methods import REASON
+from rdmldg.models.sequences import IGNORE, Collator, single
+from rdmldg.models.token_probs import class_positions
+from rdmldg.params import Params, TrainParams
+from rdmldg.seeding import derive_seed, seeded_sample
 from rdmldg.teachers.base import judge
-from rdmldg.training.collate import IGNORE, Collator, single
-from rdmldg.training.loss import REASON
-from rdmldg.training.pathways import PathwayCollator, TrainItem
+from rdmldg.training import data as train_data
+from rdmldg.training.pathways import TrainItem
 from rdmldg.training.sarr import self_chains
-from rdmldg.training.trainer import Eq1Trainer, arguments, train
-from transformers.trainer_callback import PrinterCallback
+from rdmldg.training.trainer import eq1_trainer, train, with_lora
 
 
 def experiment_items(base, processor, items: list[TrainItem], classes: list[str], heldout: str,
@@ -41,7 +43,7 @@ def experiment_items(base, processor, items: list[TrainItem], classes: list[str]
     items = [it for it in items if it.chain]
     texts = self_chains(base, processor, items, classes, heldout, max_new_tokens, batch_size)
     teacher, own = [], []
-    for it, text in zip(items, texts):
+    for it, text in zip(items, texts, strict=True):
         chain, _ = judge(text, it.label, classes)
         if chain is not None:
             teacher.append(it)
@@ -66,10 +68,10 @@ def token_table(model, processor, items: list[TrainItem], classes: list[str], ba
         target = labels[:, 1:]
         for row, it in enumerate(chunk):
             at = (target[row] != IGNORE).nonzero()[:, 0]
-            cls_at = set(_class_positions(processor, it.chain, it.label))
+            cls_at = set(class_positions(processor, it.chain, it.label))
             ids = target[row, at]
             p = logp[row, at, ids].exp()
-            for k, (pos, tid) in enumerate(zip(at.tolist(), ids.tolist())):
+            for k, (pos, tid) in enumerate(zip(at.tolist(), ids.tolist(), strict=True)):
                 rows.append({"item": start + row, "position": k, "token": tid, "p": float(p[k]),
                              "entropy": float(entropy[row, pos]), "class_token": k in cls_at})
     return pd.DataFrame(rows)
@@ -79,12 +81,9 @@ def fine_tune(load_base, processor, items: list[TrainItem], classes: list[str], 
               epochs: int, work: Path):
     """A reasoning-only LoRA fine-tune of a freshly loaded base (LoRA is injected in place)."""
     torch.manual_seed(seed)
-    model = add_lora(load_base(), p.lora.rank, p.lora.alpha, p.lora.dropout, token_embeddings=p.lora.token_embeddings)
+    model = with_lora(load_base(), p.lora)
     shutil.rmtree(work, ignore_errors=True)
-    trainer = Eq1Trainer(model=model, args=arguments(work, p, seed, len(items), progress=False, epochs=epochs),
-                         train_dataset=items, data_collator=PathwayCollator(processor, classes, (REASON,)))
-    trainer.remove_callback(PrinterCallback)
-    train(trainer, "never")
+    train(eq1_trainer(model, processor, items, classes, (REASON,), p, seed, work, epochs=epochs), "never")
     shutil.rmtree(work, ignore_errors=True)
     return model
 
@@ -119,3 +118,44 @@ def empty_reason(stats: dict, minimum: int) -> str | None:
                 f"(need {minimum}); raise eval.analysis.challenge2_images")
     return None
 
+
+
+@dataclass
+class Challenge2:
+    fold: str
+    counts: dict             # images tried, and those whose base self-chain concluded correctly
+    skipped: str | None      # why the experiment did not run, if it did not
+    conditions: dict         # "teacher" / "self" → gain_and_entropy
+    top_token_overlap: float | None
+
+    def metrics(self) -> dict:
+        runs = {k: {kk: vv for kk, vv in v.items() if kk != "top_tokens"} for k, v in self.conditions.items()}
+        shared = {} if self.top_token_overlap is None else {"top_token_overlap": self.top_token_overlap}
+        return {"images": self.counts["images"], "self_correct": self.counts["self_correct"], "skipped": self.skipped,
+                **runs, **shared}
+
+
+def run(p: Params, manifest: pd.DataFrame, image_root: Path, chains: dict[str, str], classes: list[str], base,
+        processor, fresh_base: Callable[[], object], work: Path) -> Challenge2:
+    """The experiment on the study's first fold and trial seed: a seeded sample of its source
+    training images with teacher chains, kept where the base's own chain concludes correctly;
+    each condition fine-tunes a fresh base (`fresh_base()`) under `work/<condition>`."""
+    a = p.eval.analysis
+    fold, trial = p.heldout_domains()[0], p.data.trial_seeds[0]
+    rows = train_data.source_rows(manifest, fold, split_column(trial), "in", "challenge 2")
+    rows = seeded_sample(rows[rows["image_id"].isin(chains)], a.challenge2_images, p.study.seed, "c2")
+    items = train_data.items(rows.sort_index(), image_root, chains, fold, "challenge 2")
+    teacher, own, counts = experiment_items(base, processor, items, classes, fold, p.eval.chain_max_new_tokens,
+                                            p.eval.generate_batch_size)
+    skipped = empty_reason(counts, a.challenge2_min_images)
+    if skipped:
+        return Challenge2(fold, counts, skipped, {}, None)
+    conditions = {}
+    for name, condition_items in (("teacher", teacher), ("self", own)):
+        before = token_table(base, processor, condition_items, classes, p.eval.batch_size)
+        tuned = fine_tune(fresh_base, processor, condition_items, classes, p.train,
+                          derive_seed(p.study.seed, "c2", name), a.challenge2_epochs, work / name)
+        after = token_table(tuned, processor, condition_items, classes, p.eval.batch_size)
+        conditions[name] = gain_and_entropy(before, after, processor, a.top_tokens, a.min_token_count)
+    return Challenge2(fold, counts, None, conditions,
+                      overlap(conditions["teacher"]["top_tokens"], conditions["self"]["top_tokens"]))

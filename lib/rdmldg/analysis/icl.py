@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rdmldg.chains import fewshot_prompt
-from rdmldg.training.collate import Example
+from rdmldg.models.sequences import Example
 
 
 def _alternate(labels: list[str], rng: np.random.Generator) -> list[int]:

@@ -11,13 +11,17 @@ are comparable as "distance between domains relative to spread within them").
 from __future__ import annotations
 
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from rdmldg.analysis.probe import vision_features
+from rdmldg.chains import parse_chain
+from rdmldg.data.images import load_image
 from rdmldg.models.pretrain import vision_tower
+from rdmldg.seeding import sample_per_domain
 
 
 @torch.inference_mode()
@@ -64,3 +68,22 @@ def pairwise_mmd(features: np.ndarray, domains: list[str]) -> pd.DataFrame:
     rows = [{"domain_a": a, "domain_b": b, "mmd2": mmd2(x[dom == a], x[dom == b], sigma)}
             for a, b in combinations(sorted(set(domains)), 2)]
     return pd.DataFrame(rows)
+
+
+SPACES = ("chain text", "chain text (reasoning + conclusion)", "image")
+
+
+def domain_mmd(model, processor, manifest: pd.DataFrame, chains: dict[str, str], image_root: Path, split_col: str,
+               per_domain: int, seed: int) -> pd.DataFrame:
+    """MMD² between every pair of domains in each of `SPACES`, on a seeded sample of each
+    domain's `in` images that have a teacher chain (rows indexed by space, then domain pair)."""
+    pool = manifest[(manifest[split_col] == "in") & manifest["image_id"].isin(chains)]
+    pool = sample_per_domain(pool, per_domain, seed, "mmd")
+    texts = [chains[i] for i in pool["image_id"]]
+    reasoning_only = [f"{c.reasoning} {c.conclusion}" if c else t for c, t in zip(map(parse_chain, texts), texts,
+                                                                                   strict=True)]
+    features = dict(zip(SPACES, (text_features(model, processor, texts),
+                                 text_features(model, processor, reasoning_only),
+                                 image_features(model, processor, [load_image(image_root / p) for p in pool["path"]])),
+                        strict=True))
+    return pd.concat({k: pairwise_mmd(v, list(pool["domain"])) for k, v in features.items()}, names=["space"])

@@ -84,7 +84,7 @@ def paired_difference(correct: pd.DataFrame, a: str, b: str, n_boot: int = 2000,
     observed = np.array([np.mean([cells[(t, d)].mean() for t in trials]) for d in domains])
     tail = 100 * (1 - level) / 2
     rows = []
-    for name, obs, dist in [*zip(domains, observed, boot.T), (AVG, observed.mean(), boot.mean(axis=1))]:
+    for name, obs, dist in [*zip(domains, observed, boot.T, strict=True), (AVG, observed.mean(), boot.mean(axis=1))]:
         lo, hi = np.percentile(dist, [tail, 100 - tail])
         rows.append({"a": a, "b": b, "domain": name, "difference": 100 * float(obs), "ci_low": 100 * float(lo),
                      "ci_high": 100 * float(hi), "significant": bool(lo > 0 or hi < 0)})
@@ -108,6 +108,16 @@ def comparisons(correct: pd.DataFrame, pairs: list[tuple[str, str]], n_boot: int
     present = set(correct["method"])
     return pd.concat([paired_difference(correct, a, b, n_boot, level, seed + i)
                       for i, (a, b) in enumerate(pairs) if a in present and b in present], ignore_index=True)
+
+
+def check_against_lodo(diffs: pd.DataFrame, lodo: pd.DataFrame) -> None:
+    """Each pair's paired mean on Avg is the difference of the two methods' Avg in the LODO
+    table (same test images, same readouts); anything else means the two were computed from
+    different predictions."""
+    for (a, b), g in diffs.groupby(["a", "b"], sort=False):
+        want, got = lodo.loc[a, "Avg"] - lodo.loc[b, "Avg"], g.set_index("domain").loc[AVG, "difference"]
+        if abs(got - want) >= 1e-6:
+            raise AssertionError(f"{a} − {b}: paired mean {got} on Avg, but the LODO table says {want}")
 
 
 def verdict(row) -> str:

@@ -14,11 +14,11 @@ from rdmldg.analysis.icl import balanced_shots, icl_example, ratio_shots
 from rdmldg.analysis.probe import linear_probe, vision_features
 from rdmldg.chains import q_choice_list, q_cls
 from rdmldg.data.images import load_image
-from rdmldg.evaluation.scoring import accuracy, class_loglik, generate, loglik_predictions, parsed_predictions
 from rdmldg.models.pretrain import vision_tower
+from rdmldg.models.readout import accuracy, class_loglik, generate, loglik_predictions, parsed_predictions
+from rdmldg.models.sequences import single
 from rdmldg.params import EvalParams
-from rdmldg.seeding import derive_seed
-from rdmldg.training.collate import single
+from rdmldg.seeding import derive_seed, seeded_sample
 
 
 class Images:
@@ -31,7 +31,7 @@ class Images:
 
 def sample_domain(manifest: pd.DataFrame, domain: str, n: int, seed: int, split_col: str) -> pd.DataFrame:
     part = manifest[(manifest["domain"] == domain) & (manifest[split_col] == "in")]
-    return part.sample(min(n, len(part)), random_state=derive_seed(seed, "zeroshot", domain) % 2**32)
+    return seeded_sample(part, n, seed, "zeroshot", domain)
 
 
 def zero_shot(model, processor, manifest, images: Images, classes, p: EvalParams, split_col: str) -> pd.DataFrame:
@@ -110,7 +110,7 @@ def spurious_shots(model, processor, manifest, images: Images, classes, p: EvalP
         shots_pool = aligned_pool[aligned_pool["domain"] != domain]
         for kind, pool in (("aligned", aligned_pool), ("flipped", flipped_pool)):
             qpool = pool[(pool["domain"] == domain) & (pool[split_col] == "in")]
-            queries = qpool.sample(min(z.icl_queries, len(qpool)), random_state=derive_seed(z.seed, kind, domain) % 2**32)
+            queries = seeded_sample(qpool, z.icl_queries, z.seed, kind, domain)
             rng = np.random.default_rng(derive_seed(z.seed, "spurious", domain, kind))
             examples = [icl_example(balanced_shots(shots_pool, 8, rng), q, classes, images.get)
                         for _, q in queries.iterrows()]
@@ -131,3 +131,12 @@ def mapping_probe(model, processor, manifest, images: Images, split_col: str, C:
         y = part["label"].to_numpy()
         rows.append({"domain": domain, "probe_accuracy": linear_probe(X[train], y[train], X[~train], y[~train], C)})
     return pd.DataFrame(rows).set_index("domain")
+
+
+def mapping_table(zeroshot_metrics: dict) -> pd.DataFrame:
+    """Per domain, the base's zero-shot accuracy three ways beside the linear probe on its frozen
+    vision features; "mapping gap" = probe − q_cls log-likelihood (the mapping deficiency)."""
+    table = pd.DataFrame(zeroshot_metrics["zero_shot"]).T[["q_cls_loglik", "q_cls_generate", "choice_list_generate"]]
+    table["linear probe"] = pd.Series(zeroshot_metrics["probe_accuracy"])
+    table["mapping gap"] = table["linear probe"] - table["q_cls_loglik"]
+    return table

@@ -46,9 +46,9 @@ def write_digits(p: DigitsParams, dataset_dir: Path) -> pd.DataFrame:
     names = [f"rot_{r:03d}" for r in p.rotations] if p.variant == "rotated" else \
         [f"colour_{round(c * 100):03d}" for c in p.colour_correlations]
     rows = []
-    for k, (name, setting, share) in enumerate(zip(names, settings, np.array_split(order, len(settings)))):
+    for k, (name, setting, share) in enumerate(zip(names, settings, np.array_split(order, len(settings)), strict=True)):
         rng = np.random.RandomState(p.seed * 1000 + k)
-        for n, idx in enumerate(share):
+        for _n, idx in enumerate(share):
             label = int(bunch.target[idx])
             img = _upscale(bunch.images[idx], p.image_size, setting if p.variant == "rotated" else 0)
             attrs = {"rotation": setting if p.variant == "rotated" else 0}

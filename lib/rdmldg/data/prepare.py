@@ -23,7 +23,8 @@ def _generate(p: DataParams, images_dir: Path) -> tuple[Path, pd.DataFrame]:
         shutil.rmtree(dataset_dir)  # never mix files from an earlier, different world
     dataset_dir.mkdir(parents=True)
     if p.source == "synthetic":
-        bar = lambda jobs: tqdm(jobs, desc="rendering the world", unit="img", mininterval=2)
+        def bar(jobs):
+            return tqdm(jobs, desc="rendering the world", unit="img", mininterval=2)
         return dataset_dir, write_world(p.synthetic, dataset_dir, progress=bar)
     return dataset_dir, write_digits(p.digits, dataset_dir)
 

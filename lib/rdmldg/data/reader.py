@@ -183,8 +183,8 @@ def read_domainbed(
     if problems:
         raise DatasetError(f"{dataset_dir}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems)
                            + f"\n{_FIX}")
-    rows = [dict(zip(("domain", "env", "class_name", "label"), row[:4]), **f)
-            for row, f in zip(listing, facts) if "reason" not in f]
+    rows = [dict(zip(("domain", "env", "class_name", "label"), row[:4], strict=True), **f)
+            for row, f in zip(listing, facts, strict=True) if "reason" not in f]
     if not rows:
         raise DatasetError(f"{dataset_dir}: no usable image ({len(bad)} unreadable). {_FIX}")
     images = pd.DataFrame(rows)

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-
-def seed_hash(*args) -> int:
-    """DomainBed's seed derivation: md5 of the args tuple's repr, modulo 2**31.
-
-    `seed_hash(0, 1)` hashes the string "(0, 1)"; a single argument hashes "(x,)".
-    """
-    return int(hashlib.md5(str(args).encode("utf-8")).hexdigest(), 16) % (2**31)
+from rdmldg.seeding import seed_hash
 
 
 def split_indices(

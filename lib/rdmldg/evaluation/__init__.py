@@ -1,1 +1,1 @@
-"""Evaluation: answer scoring (log-likelihood, generation + parsing), accuracies, records."""
+"""Evaluation: every run on every split (accuracies per readout), DomainBed records, stored results."""

@@ -122,8 +122,8 @@ def formatted(table: pd.DataFrame, env_names: list[str], digits: int = 1) -> pd.
     """'mean ± se' strings, DomainBed style; X where a cell has no run."""
     out = pd.DataFrame(index=table.index)
     for name in env_names:
-        out[name] = [("X" if not np.isfinite(m) else f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if np.isfinite(s) else ""))
-                     for m, s in zip(table[name], table[f"{name} se"])]
+        out[name] = ["X" if not np.isfinite(m) else f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if np.isfinite(s) else "")
+                     for m, s in zip(table[name], table[f"{name} se"], strict=True)]
     out["Avg"] = [f"{m:.{digits}f}" if np.isfinite(m) else "X" for m in table["Avg"]]
     return out
 
@@ -158,3 +158,16 @@ def with_answers(predictions: pd.DataFrame) -> pd.DataFrame:
     own = predictions["method"].map(readout)
     answer = predictions["loglik"].where(own == "loglik", predictions["reason"])
     return predictions.assign(answer=answer, answer_readout=own)
+
+
+READOUT_TABLES = ("loglik", "generate", "reason")
+
+
+def lodo_tables(records: list[dict], env_names: list[str], algorithms: list[str], tested: list[str]
+                ) -> dict[str, pd.DataFrame]:
+    """The LODO table of every readout (training-domain validation selects each run's stage),
+    plus "answer": each algorithm in its own readout (`methods.readout`)."""
+    tables = {r: lodo_table(select_training_domain_validation(readout_view(records, r)), env_names, algorithms,
+                            tested=tested) for r in READOUT_TABLES}
+    tables["answer"] = own_readout(tables, algorithms)
+    return tables

@@ -19,10 +19,10 @@ import pandas as pd
 
 from rdmldg.chains import check_chain, q_cls
 from rdmldg.data.images import load_image
-from rdmldg.evaluation.scoring import chain_predictions, class_loglik, generate, loglik_predictions, parsed_predictions
+from rdmldg.models.readout import chain_predictions, class_loglik, generate, loglik_predictions, parsed_predictions
+from rdmldg.models.sequences import single
 from rdmldg.params import EvalParams
-from rdmldg.seeding import derive_seed
-from rdmldg.training.collate import single
+from rdmldg.seeding import seeded_sample
 
 READOUTS = ("loglik", "generate", "reason")
 
@@ -30,7 +30,7 @@ READOUTS = ("loglik", "generate", "reason")
 def _take(rows: pd.DataFrame, n: int | None, seed: int, *purpose) -> pd.DataFrame:
     if n is None or n >= len(rows):
         return rows
-    return rows.sample(n, random_state=derive_seed(seed, *purpose) % 2**32).sort_index()
+    return seeded_sample(rows, n, seed, *purpose).sort_index()
 
 
 def evaluation_rows(manifest: pd.DataFrame, split_col: str, p: EvalParams, seed: int,

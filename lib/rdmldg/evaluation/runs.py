@@ -8,15 +8,21 @@ of a study), so a real 8B checkpoint is not re-read twenty times.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-
+from rdmldg.fingerprints import folder_digest
 from rdmldg.params import Params
 
 ZERO_SHOT = "zeroshot"
+
+
+class RunKey(NamedTuple):
+    method: str
+    trial: int
+    heldout: str
 
 
 @dataclass(frozen=True)
@@ -31,11 +37,11 @@ class Run:
         return f"{self.method}-trial{self.trial}-{self.heldout}"
 
     @staticmethod
-    def parse(name: str) -> tuple[str, int, str]:
+    def parse(name: str) -> RunKey:
         """(method, trial, heldout) back from a run's name."""
         method, rest = name.rsplit("-trial", 1)
         trial, heldout = rest.split("-", 1)
-        return method, int(trial), heldout
+        return RunKey(method, int(trial), heldout)
 
     @property
     def adapter(self) -> Path:
@@ -55,11 +61,7 @@ class Run:
     def digest(self) -> str:
         if self.folder is None:
             return ZERO_SHOT
-        h = hashlib.sha256()
-        for f in sorted(self.adapter.glob("*")):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-        return h.hexdigest()
+        return folder_digest(self.adapter)
 
 
 def trained_runs(root: Path, p: Params) -> list[Run]:

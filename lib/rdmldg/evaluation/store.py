@@ -4,18 +4,17 @@ atomically with a fingerprint of what produced them, and reused only while it ma
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from rdmldg.fingerprints import DONE, finished
 from rdmldg.io import atomic_write_text, read_jsonl, write_jsonl
 
-DONE = "done.json"
 
-
-def _plain(v):
+def _json_value(v):
     if isinstance(v, (np.floating, np.integer, np.bool_)):
         return v.item()
     return None if isinstance(v, float) and np.isnan(v) else v
@@ -31,11 +30,13 @@ def load_or_compute(folder: Path, key: str, compute: Callable[[], tuple[pd.DataF
                     ) -> tuple[pd.DataFrame, dict, bool]:
     """(predictions, extras, reused). `compute` returns the predictions table and a JSON-able dict."""
     done = folder / DONE
-    if done.exists() and json.loads(done.read_text())["fingerprint"] == key:
-        return pd.DataFrame(read_jsonl(folder / "predictions.jsonl")), json.loads((folder / "extras.json").read_text()), True
+    if finished(folder, key):
+        extras = json.loads((folder / "extras.json").read_text())
+        return pd.DataFrame(read_jsonl(folder / "predictions.jsonl")), extras, True
     done.unlink(missing_ok=True)
     pred, extras = compute()
-    write_jsonl(folder / "predictions.jsonl", ({k: _plain(v) for k, v in r.items()} for r in pred.to_dict("records")))
+    rows = ({k: _json_value(v) for k, v in r.items()} for r in pred.to_dict("records"))
+    write_jsonl(folder / "predictions.jsonl", rows)
     atomic_write_text(folder / "extras.json", json.dumps(extras, sort_keys=True))
     atomic_write_text(done, json.dumps({"fingerprint": key}))
     return pred, extras, False

@@ -25,7 +25,8 @@ class Sizes(LlavaSpec):
 
 
 def _qwen2_text(s: Sizes, vocab: int, tok) -> dict:
-    return dict(vocab_size=max(vocab, s.model_vocab or 0), hidden_size=s.text_hidden, intermediate_size=s.text_intermediate or 4 * s.text_hidden,
+    return dict(vocab_size=max(vocab, s.model_vocab or 0), hidden_size=s.text_hidden,
+                intermediate_size=s.text_intermediate or 4 * s.text_hidden,
                 num_hidden_layers=s.text_layers, num_attention_heads=s.text_heads,
                 num_key_value_heads=s.text_kv_heads, max_position_embeddings=4096,
                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)
@@ -56,8 +57,8 @@ def internvl(s: Sizes = Sizes(), texts=DEFAULT_TEXTS, seed: int = 0, max_tiles: 
                             image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"), vision_feature_layer=-1)
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
-    images = GotOcr2ImageProcessorPil(size={"height": s.image_size, "width": s.image_size}, crop_to_patches=max_tiles > 1,
-                                      min_patches=1, max_patches=max_tiles)
+    images = GotOcr2ImageProcessorPil(size={"height": s.image_size, "width": s.image_size},
+                                      crop_to_patches=max_tiles > 1, min_patches=1, max_patches=max_tiles)
     seq = (s.image_size // s.patch_size) ** 2 // 4  # pixel shuffle with downsample_ratio 0.5
     return model, image_only(InternVLProcessor)(image_processor=images, tokenizer=tok, video_processor=None,
                                                 image_seq_length=seq, chat_template=tok.chat_template)

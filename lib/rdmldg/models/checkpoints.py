@@ -10,13 +10,13 @@ image processor, tokenizer and chat template (`image_only`). With torchvision in
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 from pathlib import Path
 
 from transformers.utils import logging as hf_logging
 
+from rdmldg.fingerprints import folder_digest
 from rdmldg.io import ordinary_modes
 from rdmldg.models import convstem  # noqa: F401  (registers the embedded model's tower with the Auto classes)
 
@@ -118,20 +118,9 @@ def save_checkpoint(model, processor, path: Path) -> Path:
     return path
 
 
-def content_hash(path: Path, chunk: int = 1 << 22) -> str:
-    """sha256 over every file of the checkpoint (names and bytes), in sorted order."""
-    digest = hashlib.sha256()
-    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
-        digest.update(f.relative_to(path).as_posix().encode())
-        with f.open("rb") as fh:
-            while block := fh.read(chunk):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def record(path: Path) -> dict:
     """What a real-profile stage records instead of copying weights."""
     path = Path(path).resolve()
     config = json.loads((path / "config.json").read_text())
     return {"path": str(path), "model_type": config.get("model_type"), "architectures": config.get("architectures"),
-            "config": config, "content_sha256": content_hash(path)}
+            "config": config, "content_sha256": folder_digest(path)}

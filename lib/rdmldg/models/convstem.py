@@ -18,6 +18,7 @@ package, so no `trust_remote_code` is involved.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import pairwise
 
 from huggingface_hub.dataclasses import strict
 from torch import nn
@@ -57,7 +58,7 @@ class ConvStemEmbeddings(SiglipVisionEmbeddings):
         del self.patch_embedding
         widths = [config.num_channels, *config.stem_channels, config.hidden_size]
         blocks = []
-        for k, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+        for k, (c_in, c_out) in enumerate(pairwise(widths)):
             parts = OrderedDict(conv=nn.Conv2d(c_in, c_out, 3, stride=2, padding=1))
             if k < len(widths) - 2:
                 parts.update(norm=nn.GroupNorm(1, c_out), act=nn.GELU())

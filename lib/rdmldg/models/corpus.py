@@ -3,10 +3,10 @@
 Images come from seed streams of their own, in styles none of the benchmark's domains uses.
 Phase 1 (the vision tower alone) reads a corpus of labelled images in the *neutral* style or
 in *generic* styles; phase 2 (the whole model) reads neutral images only (a flat silhouette
-on white, for shapes; a printed typeface, for digits). Each image carries one task: a caption, a short answer to `q_cls`, an
-`Answer Choice:` answer to the zero-shot prompt, a few-shot sequence, or a five-section
-chain in the base model's own *plain* rationale style — short, flat sentences, a different
-vocabulary from the teacher's rich chains. That gap is what Challenge 2 is about.
+on white, for shapes; a printed typeface, for digits). Each image carries one task: a
+caption, a short answer to `q_cls`, an `Answer Choice:` answer to the zero-shot prompt, a
+few-shot sequence, or a five-section chain in the base model's own *plain* rationale style —
+short, flat sentences, a different vocabulary from the teacher's rich chains. That gap is what Challenge 2 is about.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from scipy import ndimage
 from rdmldg.chains import display_name, fewshot_prompt, format_chain, q_choice_list, q_cls, q_reason
 from rdmldg.data.digits import CLASS_NAMES as DIGITS
 from rdmldg.data.world import PALETTE, SHAPES, shape_masks
-from rdmldg.training.collate import Example, single
+from rdmldg.models.sequences import Example, single
 
 PLAIN_EVIDENCE = {
     "ball": "it is round and solid", "ring": "it is round with a hole", "moon": "it is curved with two tips",
@@ -81,7 +81,8 @@ def _pattern(rng: np.random.Generator, size: int) -> np.ndarray:
         t = np.zeros((size, size))
     elif kind == 1:
         th = rng.uniform(0, 2 * np.pi)
-        t = (x * np.cos(th) + y * np.sin(th)); t = (t - t.min()) / (np.ptp(t) + 1e-9)
+        t = x * np.cos(th) + y * np.sin(th)
+        t = (t - t.min()) / (np.ptp(t) + 1e-9)
     elif kind == 2:
         th, f = rng.uniform(0, np.pi), rng.uniform(2, 8)
         t = (np.sin(2 * np.pi * f * (x * np.cos(th) + y * np.sin(th))) + 1) / 2

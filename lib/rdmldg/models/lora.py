@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-VISION = r".*(?:vision_tower|visual)\..*\.(?:q_proj|k_proj|v_proj|out_proj|projection_layer|qkv|proj|fc1|fc2|stem\.\d+\.conv)"
+VISION = (r".*(?:vision_tower|visual)\..*\."
+          r"(?:q_proj|k_proj|v_proj|out_proj|projection_layer|qkv|proj|fc1|fc2|stem\.\d+\.conv)")
 LANGUAGE = r".*language_model\..*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 

@@ -8,8 +8,8 @@ import time
 from rdmldg.chains import display_name, fewshot_prompt, q_choice_list, q_cls, q_reason
 from rdmldg.data.world import PALETTE
 from rdmldg.models.corpus import plain_chain
+from rdmldg.models.sequences import Collator, Example
 from rdmldg.params import PretrainParams
-from rdmldg.training.collate import Collator, Example
 
 
 def tokenizer_corpus(classes: list[str], chain_texts: list[str]) -> list[str]:
@@ -86,7 +86,8 @@ def pretrain(model, processor, examples: list[Example], p: PretrainParams, progr
         args = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=p.batch_size, num_train_epochs=p.epochs,
             learning_rate=p.lr, lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.01,
-            logging_steps=max(1, min(10, steps // 20)), save_strategy="no", report_to="none", seed=p.seed, data_seed=p.seed,
+            logging_steps=max(1, min(10, steps // 20)), save_strategy="no", report_to="none", seed=p.seed,
+            data_seed=p.seed,
             dataloader_num_workers=0, remove_unused_columns=False, use_cpu=not torch.cuda.is_available(),
             include_num_input_tokens_seen="non_padding", disable_tqdm=not progress,
         )

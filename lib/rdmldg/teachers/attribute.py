@@ -111,12 +111,17 @@ def write_chain(domain: str, cls: str, attrs: dict, rng: np.random.Generator, co
     }
 
 
-def imperfect(text_sections: dict, cls: str, defect: str, rng: np.random.Generator) -> str:
-    """A flawed candidate of the given kind (the wrong-conclusion kind is built by the caller)."""
+def imperfect(domain: str, cls: str, attributes: dict, defect: str, rng: np.random.Generator) -> str:
+    """A flawed candidate of one of `DEFECTS`: it concludes with a confusable class, lacks a
+    section, or stops short."""
+    if defect == "wrong_conclusion":
+        _, confusable = _evidence(cls)
+        return format_chain(**write_chain(domain, cls, attributes, rng, conclude=confusable))
+    sections = write_chain(domain, cls, attributes, rng)
     if defect == "missing_section":
-        drop = rng.choice(list(text_sections))
-        return format_chain(**{k: v for k, v in text_sections.items() if k != drop})
-    text = format_chain(**text_sections)
+        drop = rng.choice(list(sections))
+        return format_chain(**{k: v for k, v in sections.items() if k != drop})
+    text = format_chain(**sections)
     cut = int(len(text) * rng.uniform(0.45, 0.95))  # as if the answer ran out of tokens
     return text[:cut]
 
@@ -135,11 +140,7 @@ class AttributeTeacher:
         it = req.item
         rng = np.random.default_rng(req.seed)
         if rng.random() < self.imperfect_rate:
-            defect = DEFECTS[rng.integers(len(DEFECTS))]
-            if defect == "wrong_conclusion":
-                _, confusable = _evidence(it.class_name)
-                return format_chain(**write_chain(it.domain, it.class_name, it.attributes, rng, conclude=confusable))
-            return imperfect(write_chain(it.domain, it.class_name, it.attributes, rng), it.class_name, defect, rng)
+            return imperfect(it.domain, it.class_name, it.attributes, DEFECTS[rng.integers(len(DEFECTS))], rng)
         return format_chain(**write_chain(it.domain, it.class_name, it.attributes, rng))
 
     def generate(self, requests: list[Request], on_response: OnResponse) -> None:

@@ -10,9 +10,10 @@ batched and concurrent teachers stay busy, and each answer is cached the moment 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from tqdm import tqdm
 
@@ -135,7 +136,7 @@ def generate_chains(teacher: Teacher, items: list[Item], classes: list[str], pro
             run.requested += len(reqs)
             run.from_cache += n_cached
             still = []
-            for it, resp in zip(pending, responses):
+            for it, resp in zip(pending, responses, strict=True):
                 chain, why = (None, f"request failed: {resp.error}") if resp.text is None else \
                     judge(resp.text, it.class_name, classes)
                 if chain is None:

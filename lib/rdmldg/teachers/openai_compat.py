@@ -80,7 +80,7 @@ class OpenAICompatTeacher:
         self._why_unreachable = ""
 
     @classmethod
-    def from_params(cls, p: OpenAITeacherParams) -> "OpenAICompatTeacher":
+    def from_params(cls, p: OpenAITeacherParams) -> OpenAICompatTeacher:
         key = os.environ.get(p.api_key_env)
         if not key and urlparse(p.base_url).hostname not in LOCAL_HOSTS:
             raise TeacherConfigError(

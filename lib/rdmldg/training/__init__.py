@@ -1,1 +1,1 @@
-"""Training: examples and collation, the Eq. 1 loss, Trainer glue, SARR rounds."""
+"""Training: pathway batches, the Eq. 1 loss, Trainer glue, SARR rounds, multi-process launch."""

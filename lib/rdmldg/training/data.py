@@ -7,8 +7,8 @@ The held-out domain's images must never reach training, validation, SARR generat
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def command(p: Params, method: str, params_dir: Path, inputs: str) -> list[str]:
     """The `accelerate launch` command line for one method's folds; `inputs` is the launching
-    process's `training.run.inputs_digest`."""
+    process's `rdmldg.fingerprints.inputs_digest`."""
     c = p.train.compute
     precision = c.mixed_precision
     if precision == "auto":
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=Path, default=Path("params"))
     # the launching process's digest: its numerics pins hold its own thread count, not the share
     # each process here runs with, and the stages must carry the fingerprints it reads them back by
-    ap.add_argument("--inputs", required=True, help="training.run.inputs_digest of the launching process")
+    ap.add_argument("--inputs", required=True, help="rdmldg.fingerprints.inputs_digest of the launching process")
     args = ap.parse_args(argv)
     numerics.configure_torch()
     state = process_state()

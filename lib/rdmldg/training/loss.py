@@ -13,9 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rdmldg.training.collate import IGNORE
-
-CLS, REASON = 0, 1
+from rdmldg.methods import CLS
+from rdmldg.models.sequences import IGNORE
 
 
 def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +34,7 @@ def eq1(logits: torch.Tensor, labels: torch.Tensor, pathway: torch.Tensor, n_ima
 
 def eq1_groups(logits: list[torch.Tensor], groups: list[dict], n_images: int) -> dict[str, torch.Tensor]:
     """Eq. 1 over a batch whose sequences come in groups of their own width (one per pathway)."""
-    per_sequence = [sequence_nll(lg, g["labels"]) for lg, g in zip(logits, groups)]
+    per_sequence = [sequence_nll(lg, g["labels"]) for lg, g in zip(logits, groups, strict=True)]
     return eq1_from_sequences(torch.cat([s for s, _ in per_sequence]), torch.cat([c for _, c in per_sequence]),
                               torch.cat([g["pathway"] for g in groups]), n_images)
 

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from rdmldg.chains import display_name, q_cls, q_reason
-from rdmldg.training.collate import Collator, single
-from rdmldg.training.loss import CLS, REASON
+from rdmldg.methods import CLS, REASON
+from rdmldg.models.sequences import Collator, single
 
 SHARED_ENCODING_TYPES = ("llava", "internvl")
 
@@ -84,7 +84,7 @@ def tile_rows(input_ids: torch.Tensor, rows: int, image_token_id: int) -> list[i
     tokens = (input_ids == image_token_id).sum(dim=1).tolist()
     total = sum(tokens)
     counts = [t * rows // total for t in tokens] if total else []
-    if not total or sum(counts) != rows or any(c * total != t * rows for c, t in zip(counts, tokens)):
+    if not total or sum(counts) != rows or any(c * total != t * rows for c, t in zip(counts, tokens, strict=True)):
         raise ValueError(f"cannot split {rows} pixel rows over image-token counts {tokens}: each sequence "
                          "must carry one image whose tiles all expand to the same number of tokens")
     return counts
@@ -106,7 +106,7 @@ def forward(model, batch: dict, share_images: bool = True) -> list[torch.Tensor]
     pixels = [g.pop("pixel_values") for g in groups]
     # each sequence's rows of its group's pixel_values (an image may be several tiles)
     chunks = [torch.split(px, tile_rows(g["input_ids"], px.shape[0], token))
-              for px, g in zip(pixels, groups)]
+              for px, g in zip(pixels, groups, strict=True)]
     source = {}  # image -> its pixel rows, taken from the first sequence that shows it
     for k, idx in enumerate(index):
         for s, i in enumerate(idx):
@@ -119,7 +119,7 @@ def forward(model, batch: dict, share_images: bool = True) -> list[torch.Tensor]
         first[i] = start
         start += source[i].shape[0]
     logits = []
-    for g, idx in zip(groups, index):
+    for g, idx in zip(groups, index, strict=True):
         rows = [first[i] + r for i in idx for r in range(source[i].shape[0])]
         mine = copy.copy(encoded)
         mine.pooler_output = pooled[torch.tensor(rows)] if torch.is_tensor(pooled) else [pooled[r] for r in rows]

@@ -5,7 +5,6 @@ determines them, so a stopped run continues where it was (and Trainer resumes in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -14,32 +13,24 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rdmldg import numerics
 from rdmldg.chains import q_cls
 from rdmldg.data import split_column
-from rdmldg.evaluation.scoring import accuracy, chain_predictions, class_loglik, loglik_predictions
+from rdmldg.fingerprints import DONE, fingerprint, finished, stamp_of
 from rdmldg.io import ordinary_modes
-from rdmldg.methods import Method
-from rdmldg.models.lora import add_lora
+from rdmldg.methods import CLS, Method
+from rdmldg.models.readout import accuracy, chain_predictions, class_loglik, loglik_predictions
+from rdmldg.models.sequences import single
 from rdmldg.params import EvalParams, Params
-from rdmldg.seeding import derive_seed
+from rdmldg.seeding import derive_seed, sample_per_domain
 from rdmldg.training import data, sarr, served
-from rdmldg.training.collate import single
-from rdmldg.training.loss import CLS
-from rdmldg.training.pathways import PathwayCollator, TrainItem
-from transformers.trainer_callback import PrinterCallback
-
-from rdmldg.training.trainer import Eq1Trainer, arguments, process_state, train
-
-DONE = "done.json"
+from rdmldg.training.pathways import TrainItem
+from rdmldg.training.trainer import eq1_trainer, process_state, train, with_lora
 
 
 def _sample(rows: pd.DataFrame, per_domain: int | None, seed: int, purpose: str) -> pd.DataFrame:
     if per_domain is None:
         return rows
-    parts = [g.sample(min(per_domain, len(g)), random_state=derive_seed(seed, purpose, d) % 2**32).sort_index()
-             for d, g in rows.groupby("domain")]
-    return pd.concat(parts)
+    return sample_per_domain(rows, per_domain, seed, purpose, keep_order=True)
 
 
 def fold_items(p: Params, manifest, root: Path, chains: dict[str, str], heldout: str, split_col: str):
@@ -96,25 +87,6 @@ def val_accuracy(model, processor, items: list[TrainItem], classes: list[str], r
     return accuracy(loglik_predictions(scores, classes), truth)["accuracy"]
 
 
-def fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def inputs_digest(root: Path) -> str:
-    """sha256 of everything a training run reads besides params: the library code, the base
-    model, the chains, the manifest, the locked environment and the numerics pins. A finished
-    stage is reused only while this holds."""
-    files = sorted((root / "lib" / "rdmldg").rglob("*.py")) + sorted((root / "models" / "base").glob("*")) + [
-        root / "data" / "chains" / "chains.jsonl", root / "data" / "prepared" / "manifest.csv",
-        root / "requirements.lock"]
-    digest = hashlib.sha256(json.dumps(numerics.pins(), sort_keys=True).encode())
-    for f in files:
-        if f.is_file():
-            digest.update(f.relative_to(root).as_posix().encode())
-            digest.update(f.read_bytes())
-    return digest.hexdigest()
-
-
 def _load_adapter(model, folder: Path) -> None:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -124,9 +96,6 @@ def _load_adapter(model, folder: Path) -> None:
 
 def _adopt(folder: Path, donor: Path | None, stamp: str) -> None:
     """Copy a finished stage with this fingerprint from `donor` (another method's run) into `folder`."""
-    def stamp_of(stage: Path) -> str | None:
-        return json.loads(stage.joinpath(DONE).read_text())["fingerprint"] if stage.joinpath(DONE).exists() else None
-
     if donor is None or stamp_of(folder) == stamp:  # none to copy from, or this stage is current already
         return
     if stamp_of(donor) == stamp:  # a stale stage of an earlier run (other params) is replaced too
@@ -145,7 +114,7 @@ def _self_chains(p: Params, method: Method, model, processor, items, classes, pl
     answers = plan.out_dir / f"stage{stage}" / "self_chains.json"
     if main:  # one process asks the server; the others read its answers
         previous = plan.out_dir / f"stage{stage - 1}"
-        stamp = json.loads((previous / DONE).read_text())["fingerprint"]
+        stamp = stamp_of(previous)
         name = f"{method.name}-trial{plan.trial}-{plan.heldout}-stage{stage - 1}-{stamp[:8]}"
         texts = served.served_chains(s.served, previous / "adapter", name, items, classes, plan.heldout,
                                      p.eval.chain_max_new_tokens)
@@ -169,8 +138,7 @@ def run(p: Params, method: Method, base_model, processor, plan: FoldPlan, classe
     main = state.is_main_process
     out_dir = plan.out_dir
     torch.manual_seed(derive_seed(p.study.seed, "lora", plan.heldout, method.stage0))
-    model = add_lora(base_model, p.train.lora.rank, p.train.lora.alpha, p.train.lora.dropout,
-                     token_embeddings=p.train.lora.token_embeddings)
+    model = with_lora(base_model, p.train.lora)
     items, val_items, rows, history = list(plan.train_items), plan.val_items, [], []
     rounds = p.train.sarr.rounds if method.sarr else 0
     if rounds:
@@ -182,9 +150,9 @@ def run(p: Params, method: Method, base_model, processor, plan: FoldPlan, classe
         if stage == 0 and main:
             _adopt(folder, plan.stage0_from and plan.stage0_from / "stage0", stamp)
         state.wait_for_everyone()
-        if done.exists() and json.loads(done.read_text())["fingerprint"] == stamp:
+        record = finished(folder, stamp)
+        if record:
             _load_adapter(model, folder / "adapter")  # finished earlier: continue from its weights
-            record = json.loads(done.read_text())
             items = [TrainItem(it.image_id, it.image, it.label, record["chains"].get(it.image_id), it.domain)
                      for it in items]
         else:
@@ -203,12 +171,8 @@ def run(p: Params, method: Method, base_model, processor, plan: FoldPlan, classe
             pathways = method.pathways
             if not any(it.chain for it in items) and CLS not in pathways:
                 raise RuntimeError(f"{method.name}: no training image has a chain; nothing to train")
-            trainer = Eq1Trainer(
-                model=model, args=arguments(folder / "trainer", p.train, p.study.seed, len(items), progress),
-                train_dataset=items, data_collator=PathwayCollator(processor, classes, pathways),
-                share_images=p.train.share_image_encoding)
-            if not progress:
-                trainer.remove_callback(PrinterCallback)  # quiet reports: the curves are plotted instead
+            trainer = eq1_trainer(model, processor, items, classes, pathways, p.train, p.study.seed,
+                                  folder / "trainer", share_images=p.train.share_image_encoding, progress=progress)
             info = train(trainer, p.train.resume)
             record.update({"fingerprint": stamp, "steps": info["steps"], "tokens": info["tokens"],
                            "history": [h for h in info["history"] if "loss" in h],
@@ -227,7 +191,7 @@ def run(p: Params, method: Method, base_model, processor, plan: FoldPlan, classe
         history += [{**h, "stage": stage} for h in record["history"]]
         rows.append({"stage": stage, "val_accuracy": record["val_accuracy"], "steps": record["steps"],
                      "tokens": record["tokens"],
-                     **({f"sarr_{k}": v for k, v in record["sarr"].items() if k != "reasons"} if record["sarr"] else {}),
+                     **{f"sarr_{k}": v for k, v in (record["sarr"] or {}).items() if k != "reasons"},
                      "sarr_reasons": (record["sarr"] or {}).get("reasons")})
     table = pd.DataFrame(rows)
     best = int(table["val_accuracy"].idxmax())  # training-domain validation selects the stage

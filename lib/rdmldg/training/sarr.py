@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import replace
 
 from rdmldg.chains import q_reason, reason_kind
-from rdmldg.evaluation.scoring import generate
+from rdmldg.models.readout import generate
+from rdmldg.models.sequences import single
 from rdmldg.teachers.base import judge
-from rdmldg.training.collate import single
 from rdmldg.training.data import guard
 from rdmldg.training.pathways import TrainItem
 
@@ -41,7 +41,8 @@ def check_room(processor, items: list[TrainItem], max_new_tokens: int) -> int:
     cut off before its CONCLUSION is rejected whatever it says — SARR would measure the budget,
     not the model."""
     tok = processor.tokenizer
-    longest = max((len(tok(it.chain, add_special_tokens=False)["input_ids"]) + 1 for it in items if it.chain), default=0)
+    longest = max((len(tok(it.chain, add_special_tokens=False)["input_ids"]) + 1 for it in items if it.chain),
+                  default=0)
     if longest > max_new_tokens:
         raise ValueError(f"eval.chain_max_new_tokens ({max_new_tokens}) is shorter than the longest training chain "
                          f"({longest} tokens with its end of turn): SARR's self-chains in that style would be cut off "

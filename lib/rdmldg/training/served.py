@@ -50,7 +50,7 @@ class AdapterClient(OpenAICompatTeacher):
         super().__init__(as_teacher, os.environ.get(p.api_key_env) or None)
 
     def payload(self, req: Request) -> dict:
-        # the local prompt exactly: the image, then q_reason (collate.single); greedy
+        # the local prompt exactly: the image, then q_reason (sequences.single); greedy
         return {"model": self.p.model, "temperature": 0.0, "top_p": 1.0, "max_tokens": self.p.max_tokens,
                 "messages": [{"role": "user", "content": [
                     {"type": "image_url", "image_url": {"url": png_data_url(req.item.image)}},
@@ -65,7 +65,8 @@ class AdapterClient(OpenAICompatTeacher):
         except httpx.TransportError as exc:
             raise ServedGenerationError(
                 f"cannot reach the SARR generation server at {self.p.base_url} ({type(exc).__name__}: {exc}). Fix: "
-                "start `vllm serve <base checkpoint> --enable-lora` there (with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), "
+                "start `vllm serve <base checkpoint> --enable-lora` there "
+                "(with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), "
                 "or set train.sarr.generator: local in params/train.yaml") from exc
         if r.status_code != 200 and "already" not in r.text:
             raise ServedGenerationError(f"the server refused adapter {path} ({url}: HTTP {r.status_code}: "

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from rdmldg.params import TrainParams
+from rdmldg.models.lora import add_lora
+from rdmldg.params import LoraParams, TrainParams
 from rdmldg.training.loss import eq1_groups
-from rdmldg.training.pathways import forward
+from rdmldg.training.pathways import PathwayCollator, TrainItem, forward
 
 
 def process_state():
@@ -65,11 +67,30 @@ def arguments(out_dir: Path, p: TrainParams, seed: int, n_items: int, progress: 
     return TrainingArguments(
         output_dir=str(out_dir), per_device_train_batch_size=p.batch_size, gradient_accumulation_steps=p.grad_accum,
         num_train_epochs=epochs or p.epochs, learning_rate=p.lr, weight_decay=p.weight_decay,
-        lr_scheduler_type="linear", warmup_steps=p.warmup, logging_steps=max(1, min(10, steps // 20)), save_strategy="steps",
+        lr_scheduler_type="linear", warmup_steps=p.warmup, logging_steps=max(1, min(10, steps // 20)),
+        save_strategy="steps",
         save_steps=max(1, steps // 4), save_total_limit=1, seed=seed, data_seed=seed, report_to="none",
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not gpu, bf16=bf16,
         activation_checkpointing=gpu, disable_tqdm=not progress, include_num_input_tokens_seen="non_padding",
     )
+
+
+def with_lora(base, lora: LoraParams):
+    """`base` wrapped with the study's LoRA adapters (`train.lora`), in place."""
+    return add_lora(base, lora.rank, lora.alpha, lora.dropout, token_embeddings=lora.token_embeddings)
+
+
+def eq1_trainer(model, processor, items: list[TrainItem], classes: list[str], pathways: tuple[int, ...],
+                p: TrainParams, seed: int, out_dir: Path, *, epochs: float | None = None, share_images: bool = True,
+                progress: bool = False) -> Eq1Trainer:
+    """The Trainer for one fine-tune of `model` on `items` through `pathways`; quiet unless
+    `progress` (the stage reports plot the curves instead of printing them)."""
+    trainer = Eq1Trainer(model=model, args=arguments(out_dir, p, seed, len(items), progress, epochs),
+                         train_dataset=items, data_collator=PathwayCollator(processor, classes, pathways),
+                         share_images=share_images)
+    if not progress:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def train(trainer: Eq1Trainer, resume: str) -> dict:

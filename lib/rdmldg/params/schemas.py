@@ -1,29 +1,13 @@
-"""The study's parameters: one YAML file per concern, validated by strict schemas.
-
-Each file `params/<concern>.yaml` holds a single top-level key, `<concern>`. Files are read
-with YAML 1.2 semantics (`1e-4` is a float, `yes` is a string) and validated strictly: an
-unknown key, a wrong type or an impossible value fails at once with the file, the line, the
-key and the fix named.
-
-The schemas are the single source of the defaults. A profile (`params/profiles/NAME.yaml`)
-is an overlay on those defaults; `python -m rdmldg.params apply NAME` writes the resolved
-files, so the change shows in `git diff` and `dvc params diff`.
-"""
+"""The parameter schemas: one pydantic model per concern (params/<concern>.yaml), strict, and
+the single source of every default."""
 
 from __future__ import annotations
 
-import difflib
-import io
-import sys
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rdmldg import paths
+from rdmldg.methods import METHODS
 
 SYNTHETIC_DOMAINS = ("cartoon", "painting", "photo", "sketch")
 SYNTHETIC_CLASSES = ("ball", "cross", "flower", "house", "moon", "ring", "star", "tree")
@@ -33,7 +17,6 @@ DOMAINBED_DOMAINS = {
     "office_home": ("Art", "Clipart", "Product", "Real World"),
     "terra_incognita": ("location_100", "location_38", "location_43", "location_46"),
 }
-METHODS = ("label", "reasoning", "mtct", "sarr", "rdmldg")
 
 
 # Fields that name where a secret lives; a user who pastes the secret itself must not see it
@@ -81,7 +64,7 @@ class SyntheticParams(_Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SyntheticParams":
+    def _consistent(self) -> SyntheticParams:
         _unique(self.domains, "domains")
         _unique(self.classes, "classes")
         extra = sorted(set(self.spurious_domains) - set(self.domains))
@@ -104,7 +87,7 @@ class DigitsParams(_Strict):
     image_size: int = Field(32, ge=8, le=256, description="side of the upscaled digit images")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DigitsParams":
+    def _consistent(self) -> DigitsParams:
         _unique(self.rotations, "rotations")
         _unique(self.colour_correlations, "colour_correlations")
         if any(not 0 <= r < 360 for r in self.rotations):
@@ -154,7 +137,7 @@ class DataParams(_Strict):
     shift_check: ShiftCheckParams = ShiftCheckParams()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DataParams":
+    def _consistent(self) -> DataParams:
         _unique(self.trial_seeds, "trial_seeds")
         if any(s < 0 for s in self.trial_seeds):
             raise ValueError("trial_seeds must be >= 0")
@@ -182,7 +165,7 @@ class StudyParams(_Strict):
     heldout_domains: list[str] | Literal["all"] = Field(
         "all", description="domains held out in turn (leave-one-domain-out), or all"
     )
-    methods: list[Literal[METHODS]] = Field(list(METHODS), min_length=1, description="methods to train")
+    methods: list[Literal[tuple(METHODS)]] = Field(list(METHODS), min_length=1, description="methods to train")
 
     @field_validator("heldout_domains")
     @classmethod
@@ -192,7 +175,7 @@ class StudyParams(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "StudyParams":
+    def _consistent(self) -> StudyParams:
         _unique(self.methods, "methods")
         if self.heldout_domains != "all":
             _unique(self.heldout_domains, "heldout_domains")
@@ -202,8 +185,8 @@ class StudyParams(_Strict):
 # --------------------------------------------------------------------------- chains
 class AttributeTeacherParams(_Strict):
     imperfect_rate: float = Field(
-        0.3, ge=0, lt=1, description="share of candidates made imperfect (wrong conclusion, missing or truncated section)"
-    )
+        0.3, ge=0, lt=1,
+        description="share of candidates made imperfect (wrong conclusion, missing or truncated section)")
 
 
 class HFTeacherParams(_Strict):
@@ -246,7 +229,7 @@ class ChainsParams(_Strict):
     openai: OpenAITeacherParams = OpenAITeacherParams()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ChainsParams":
+    def _consistent(self) -> ChainsParams:
         _unique(self.splits, "splits")
         if self.teacher == "hf" and not self.hf.checkpoint:
             raise ValueError("teacher is hf but hf.checkpoint is not set: give a local checkpoint folder")
@@ -255,9 +238,11 @@ class ChainsParams(_Strict):
 
 # --------------------------------------------------------------------------- model
 class PretrainParams(_Strict):
-    examples: int = Field(2000, gt=0, description="phase 2: neutral-style examples (captions, answers, chains, few-shot)")
+    examples: int = Field(
+        2000, gt=0, description="phase 2: neutral-style examples (captions, answers, chains, few-shot)")
     vision_corpus: Literal["neutral", "generic", "mixed"] = Field(
-        "mixed", description="phase 1's images: neutral silhouettes, the classes in generic styles (none of the benchmark's), or half of each")
+        "mixed", description="phase 1's images: neutral silhouettes, the classes in generic styles "
+                             "(none of the benchmark's), or half of each")
     vision_examples: int = Field(24000, gt=0, description="phase 1: images of its corpus, each rendered once")
     vision_epochs: int = Field(8, ge=0, description="phase 1: epochs of the vision tower alone on its corpus")
     vision_lr: float | None = Field(1e-3, gt=0, description="phase 1: AdamW learning rate; null: lr")
@@ -280,7 +265,7 @@ class ModelParams(_Strict):
     pretrain: PretrainParams = PretrainParams()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModelParams":
+    def _consistent(self) -> ModelParams:
         if self.source == "checkpoint" and not self.checkpoint:
             raise ValueError("source is checkpoint but checkpoint is not set: give the local checkpoint folder")
         return self
@@ -311,10 +296,12 @@ class AnalysisParams(_Strict):
 
 
 class EvalParams(_Strict):
-    batch_size: int = Field(32, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
+    batch_size: int = Field(
+        32, gt=0, description="examples per forward pass (log-likelihood scores all classes of each)")
     max_new_tokens: int = Field(24, gt=0, description="tokens generated for a short answer")
     chain_max_new_tokens: int = Field(
-        144, gt=0, description="tokens generated for a reasoning chain (at least the longest teacher chain: SARR checks)")
+        144, gt=0,
+        description="tokens generated for a reasoning chain (at least the longest teacher chain: SARR checks)")
     generate_batch_size: int = Field(64, gt=0, description="images per greedy generate() call (answers and chains)")
     images_per_split: int | None = Field(
         64, gt=0, description="evaluate stage: images per environment and split read with q_cls (a seeded sample); "
@@ -328,7 +315,7 @@ class EvalParams(_Strict):
     analysis: AnalysisParams = AnalysisParams()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "EvalParams":
+    def _consistent(self) -> EvalParams:
         if any(k < 0 for k in self.zeroshot.shots):
             raise ValueError("zeroshot.shots must be >= 0")
         if any(not 0 <= s <= 1 for s in self.zeroshot.label_shift_shares):
@@ -383,7 +370,8 @@ class TrainParams(_Strict):
     lr: float = Field(2e-3, gt=0, description="AdamW learning rate (paper: 5e-4; chosen on source validation, "
                       "benchmarks/sweep.py)")
     epochs: int = Field(3, gt=0, description="epochs per stage (paper: 3)")
-    warmup: float = Field(0.1, ge=0, lt=1, description="share of each stage's steps spent warming the learning rate up from 0")
+    warmup: float = Field(
+        0.1, ge=0, lt=1, description="share of each stage's steps spent warming the learning rate up from 0")
     batch_size: int = Field(8, gt=0, description="images per device step")
     grad_accum: int = Field(1, gt=0, description="gradient accumulation steps")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
@@ -435,289 +423,3 @@ class Params(BaseModel):
     def heldout_domains(self) -> list[str]:
         hd = self.study.heldout_domains
         return self.data.domain_names() if hd == "all" else list(hd)
-
-
-# --------------------------------------------------------------------------- reading
-def _yaml() -> YAML:
-    y = YAML(typ="rt")  # round-trip loader: YAML 1.2 and line numbers for messages
-    y.version = (1, 2)
-    return y
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's scalar subclasses → plain Python, so strict validation sees real types."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    for kind in (int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
-
-
-def _line_of(doc: Any, loc: tuple) -> int | None:
-    """1-based line of the deepest key of `loc` present in the round-trip document."""
-    line, node = None, doc
-    for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-        else:
-            break
-        node = node[part]
-    return line
-
-
-def _field_info(schema: type[BaseModel], loc: tuple):
-    """The pydantic FieldInfo at `loc` (skipping list indices), or None."""
-    model, info = schema, None
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        info = model.model_fields.get(part)
-        if info is None:
-            return None
-        ann = info.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return info
-
-
-def _fix_hint(schema: type[BaseModel], concern: str, loc: tuple, err: dict) -> str:
-    key = ".".join(str(p) for p in (concern, *loc))
-    if err["type"] == "extra_forbidden":
-        parent = _field_info(schema, loc[:-1]) if len(loc) > 1 else None
-        model = parent.annotation if parent else schema
-        known = sorted(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"{hint}remove or rename it; keys allowed here: {', '.join(known)}"
-    info = _field_info(schema, loc)
-    if info is None:
-        return f"correct {key}"
-    default = info.get_default(call_default_factory=True)
-    what = f" ({info.description})" if info.description else ""
-    return f"set {key} to a valid value{what}; default: {default!r}"
-
-
-def _format_error(file: str, doc: Any, concern: str, schema, err: dict) -> str:
-    loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in (concern, *loc)) if loc else concern
-    line = _line_of(doc.get(concern), loc) if isinstance(doc, CommentedMap) else None
-    where = f"{file}:{line}" if line else file
-    got = f" (got {err['input']!r})" if loc and err["type"] != "missing" else ""
-    if loc and loc[-1] in SECRET_FIELDS:
-        got = " (value hidden: it may be a secret)"
-    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    return f"{where}: {key}{got}: {msg}. Fix: {_fix_hint(schema, concern, loc, err)}"
-
-
-def _read_concern(path: Path, concern: str, shown: str) -> tuple[Any, list[str]]:
-    """Parse one params file; return (document, problems)."""
-    if not path.exists():
-        return None, [f"{shown}: missing. Fix: run `python -m rdmldg.params apply default` to write it"]
-    try:
-        doc = _yaml().load(path.read_text())
-    except YAMLError as exc:
-        return None, [f"{shown}: not valid YAML: {exc}. Fix: correct the syntax at the position shown"]
-    if not isinstance(doc, dict) or list(doc) != [concern]:
-        top = list(doc) if isinstance(doc, dict) else type(doc).__name__
-        return None, [f"{shown}: top level is {top}; expected the single key '{concern}'. "
-                      f"Fix: put every setting of this file under '{concern}:'"]
-    return doc, []
-
-
-def _validate(doc: Any, concern: str, shown: str) -> tuple[BaseModel | None, list[str]]:
-    schema = CONCERNS[concern]
-    body = _plain(doc[concern])
-    try:
-        return schema.model_validate(body if body is not None else {}), []
-    except ValidationError as exc:
-        return None, [_format_error(shown, doc, concern, schema, e) for e in exc.errors()]
-
-
-def _cross_check(p: dict[str, BaseModel], shown: dict[str, str]) -> list[str]:
-    data, study = p["data"], p["study"]
-    domains = data.domain_names()
-    problems = []
-    if study.heldout_domains != "all":
-        for d in study.heldout_domains:
-            if d not in domains:
-                close = difflib.get_close_matches(d, domains, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                problems.append(
-                    f"{shown['study']}: study.heldout_domains: '{d}' is not a domain of "
-                    f"{data.dataset_name()} (domains: {', '.join(domains)}). Fix: {hint}"
-                    "use one of those domains, or 'all'"
-                )
-    chains = p.get("chains")
-    if chains is not None and data.source == "domainbed" and chains.teacher == "attribute":
-        problems.append(
-            f"{shown['chains']}: chains.teacher: 'attribute' writes chains from the generating attributes of the "
-            f"synthetic world, which {data.dataset_name()} images do not have. Fix: set chains.teacher to openai "
-            "(an OpenAI-compatible endpoint: vLLM serving a local MLLM, or GPT-4o as the paper) or hf (a local "
-            "checkpoint, chains.hf.checkpoint)"
-        )
-    return problems
-
-
-def load(params_dir: Path | None = None) -> Params:
-    """Load and validate every concern; raise ParamsError listing all problems at once."""
-    folder = Path(params_dir) if params_dir else paths.params_dir()
-    problems: list[str] = _unknown_files(folder)
-    parsed: dict[str, BaseModel] = {}
-    shown: dict[str, str] = {}
-    for concern in CONCERNS:
-        path = folder / f"{concern}.yaml"
-        shown[concern] = _shown(path)
-        doc, errs = _read_concern(path, concern, shown[concern])
-        if doc is not None:
-            model, errs = _validate(doc, concern, shown[concern])
-            if model is not None:
-                parsed[concern] = model
-        problems += errs
-    if not problems:
-        problems = _cross_check(parsed, shown)
-    if problems:
-        raise ParamsError("invalid parameters:\n  - " + "\n  - ".join(problems))
-    return Params(**parsed)
-
-
-def _unknown_files(folder: Path) -> list[str]:
-    return [
-        f"{_shown(f)}: not a params concern (known: {', '.join(CONCERNS)}). "
-        "Fix: move it out of params/ or into params/profiles/ if it is an overlay"
-        for f in sorted(folder.glob("*.y*ml")) if f.stem not in CONCERNS
-    ]
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to cwd when possible."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-# --------------------------------------------------------------------------- profiles
-def profiles_dir(params_dir: Path | None = None) -> Path:
-    return (Path(params_dir) if params_dir else paths.params_dir()) / "profiles"
-
-
-def available_profiles(params_dir: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in profiles_dir(params_dir).glob("*.yaml"))
-
-
-def _deep_merge(base: dict, overlay: dict) -> dict:
-    out = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            out[key] = _deep_merge(base[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def resolve_profile(name: str, params_dir: Path | None = None) -> dict[str, dict]:
-    """Schema defaults overlaid with the profile; validated; keyed by concern. `a,b` overlays
-    profile b on profile a (e.g. `paper-pacs,dryrun`: the paper's setup, shrunk for a first run)."""
-    overlay: dict = {}
-    for part in name.split(","):
-        path = profiles_dir(params_dir) / f"{part.strip()}.yaml"
-        if not path.exists():
-            raise ParamsError(f"no profile '{part}' ({_shown(path)}). Available: "
-                              f"{', '.join(available_profiles(params_dir))}")
-        overlay = _deep_merge(overlay, _plain(_yaml().load(path.read_text())) or {})
-    unknown = sorted(set(overlay) - set(CONCERNS))
-    if unknown:
-        raise ParamsError(f"{_shown(path)}: unknown concerns {unknown}; known: {', '.join(CONCERNS)}")
-    resolved = {}
-    problems = []
-    for concern, schema in CONCERNS.items():
-        merged = _deep_merge(schema().model_dump(mode="json"), overlay.get(concern) or {})
-        if concern == "study":
-            merged["profile"] = name
-        doc = CommentedMap({concern: merged})
-        model, errs = _validate(doc, concern, _shown(path))
-        problems += errs
-        if model is not None:
-            resolved[concern] = model.model_dump(mode="json")
-    if problems:
-        raise ParamsError("invalid profile:\n  - " + "\n  - ".join(problems))
-    return resolved
-
-
-def _commented(schema: type[BaseModel], values: Any, indent: int) -> Any:
-    """Values as ruamel nodes with each field's description as a comment above it."""
-    if isinstance(values, list):
-        seq = CommentedSeq(values)
-        seq.fa.set_flow_style()
-        return seq
-    if not isinstance(values, dict):
-        return values
-    node = CommentedMap()
-    for key, value in values.items():
-        info = schema.model_fields.get(key) if schema else None
-        sub = info.annotation if info and isinstance(info.annotation, type) else None
-        sub = sub if sub and issubclass(sub, BaseModel) else None
-        node[key] = _commented(sub, value, indent + 2)
-        if info and info.description:
-            node.yaml_set_comment_before_after_key(key, before=info.description, indent=indent)
-    return node
-
-
-def write_concern(concern: str, values: dict, params_dir: Path | None = None, header: str = "") -> Path:
-    folder = Path(params_dir) if params_dir else paths.params_dir()
-    doc = CommentedMap({concern: _commented(CONCERNS[concern], values, 2)})
-    buf = io.StringIO()
-    y = _yaml()
-    y.version = None  # no %YAML directive in the file; the reader asks for 1.2 itself
-    y.dump(doc, buf)
-    path = folder / f"{concern}.yaml"
-    path.write_text(header + buf.getvalue())
-    return path
-
-
-def apply_profile(name: str, params_dir: Path | None = None) -> list[Path]:
-    resolved = resolve_profile(name, params_dir)
-    files = " + ".join(f"params/profiles/{part.strip()}.yaml" for part in name.split(","))
-    header = (f"# Written by `python -m rdmldg.params apply {name}` from the schema defaults in\n"
-              f"# lib/rdmldg/params.py and {files}. Edit freely; re-applying\n"
-              "# a profile rewrites this file.\n")
-    return [write_concern(c, v, params_dir, header) for c, v in resolved.items()]
-
-
-# --------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m rdmldg.params", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("check", help="validate params/*.yaml")
-    sub.add_parser("list", help="list the profiles")
-    ap = sub.add_parser("apply", help="write params/*.yaml from a profile")
-    ap.add_argument("profile")
-    args = parser.parse_args(argv)
-    try:
-        if args.cmd == "check":
-            p = load()
-            print(f"params OK: {p.data.dataset_name()}, domains {p.data.domain_names()}, "
-                  f"held out {p.heldout_domains()}, profile {p.study.profile}; training: "
-                  f"{p.train.global_batch_note()}")
-        elif args.cmd == "list":
-            print("\n".join(available_profiles()))
-        else:
-            for path in apply_profile(args.profile):
-                print(f"wrote {_shown(path)}")
-            print("see the change with: dvc params diff")
-    except ParamsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

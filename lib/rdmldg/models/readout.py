@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rdmldg.chains import conclusion_answer, display_name, parse_answer, q_reason
-from rdmldg.training.collate import IGNORE, Collator, Example, prompt_text, single, target_ids
+from rdmldg.models.sequences import IGNORE, Collator, Example, prompt_text, single, target_ids
 
 
 def _device(model) -> torch.device:
@@ -89,6 +89,18 @@ def class_loglik(model, processor, examples: list[Example], classes: list[str], 
 
 
 @torch.inference_mode()
+def prompt_answers(model, processor, images: list[tuple[str, object, str]], prompts: dict[str, str],
+                   max_new_tokens: dict[str, int]) -> list[dict]:
+    """Greedy answers of `model` to every prompt (name → text) for each (image name, image, true
+    class), one row each; `max_new_tokens` per prompt name."""
+    rows = []
+    for name, prompt in prompts.items():
+        answers = generate(model, processor, [single(im, prompt) for _, im, _ in images], max_new_tokens[name])
+        rows += [{"image": d, "true": t, "prompt": name, "answer": a}
+                 for (d, _, t), a in zip(images, answers, strict=True)]
+    return rows
+
+
 def generate(model, processor, examples: list[Example], max_new_tokens: int = 32, batch_size: int = 8) -> list[str]:
     """Greedy answers, batched with left padding."""
     tok = processor.tokenizer
@@ -127,7 +139,7 @@ def parsed_predictions(answers: list[str], classes: list[str]) -> list[str | Non
 def accuracy(predictions: list[str | None], truth: list[str]) -> dict:
     """Accuracy (unparseable = wrong) and the parse-failure rate."""
     n = len(truth)
-    correct = sum(p == t for p, t in zip(predictions, truth))
+    correct = sum(p == t for p, t in zip(predictions, truth, strict=True))
     failed = sum(p is None for p in predictions)
     return {"accuracy": correct / n if n else float("nan"), "parse_failure_rate": failed / n if n else float("nan"),
             "n": n}

@@ -1,0 +1,5 @@
+import sys
+
+from rdmldg.params.cli import main
+
+sys.exit(main())
