@@ -70,9 +70,11 @@ def build(p: Params, project_root: Path, out_dir: Path, progress: bool = True) -
     refuse_if_empty(run, teacher.name, teacher.model, p.chains.candidates)
     write_jsonl(out_dir / CHAINS, run.accepted)
     write_jsonl(out_dir / FAILED, run.failed)
+    # what the data is, not how this run got it: answers taken from the cache are run info (the
+    # stage records them in reports/runinfo), or a cached rerun would change a DVC output
     atomic_write_text(out_dir / SUMMARY, json.dumps(
         {"images": len(items), "accepted": len(run.accepted), "failed": len(run.failed),
-         "requested": run.requested, "from_cache": run.from_cache, "teacher": teacher.name,
+         "requested": run.requested, "teacher": teacher.name,
          "model": teacher.model, "domains": domains, "splits": p.chains.splits}, indent=2, sort_keys=True) + "\n")
     return run
 
