@@ -23,8 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from rdmldg import chain_dataset, methods, numerics
+from rdmldg import methods, numerics
 from rdmldg.data import image_root, read_prepared, split_column
+from rdmldg.data.chain_records import teacher_chains
 from rdmldg.methods import METHODS
 from rdmldg.models.base import load_base
 from rdmldg.params import load as load_params
@@ -60,7 +61,7 @@ def main() -> None:
     base_params = load_params(args.root / "params")
     manifest, info = read_prepared(args.root / "data" / "prepared")
     classes, root = info["classes"], image_root(info, args.root)
-    chains = {r["image_id"]: r["text"] for r in chain_dataset.read(args.root / "data" / "chains")[0]}
+    chains = teacher_chains(args.root / "data" / "chains")
     method, trial = methods.get(args.method), base_params.data.trial_seeds[0]
     for hparams_seed, overrides in enumerate(args.set):
         train = type(base_params.train).model_validate({**base_params.train.model_dump(), **overrides})  # checked

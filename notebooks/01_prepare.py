@@ -25,6 +25,7 @@
 params_dir = "params"
 
 # %%
+import pandas as pd
 from IPython.display import display
 
 from rdmldg import plots, stage
@@ -66,9 +67,8 @@ plots.sample_grid(manifest, root, per_cell=2);
 # ## Splits (DomainBed protocol: `out` = first ⌊0.2·N⌋ of the seeded shuffle, per environment)
 
 # %%
-for seed in data_params.trial_seeds:
-    print(f"trial seed {seed}")
-    display(split_sizes(manifest, split_column(seed)))
+display(pd.concat({seed: split_sizes(manifest, split_column(seed)) for seed in data_params.trial_seeds},
+                  axis=1, names=["trial seed", "split"]))
 
 # %% [markdown]
 # ## What the reader left out or converted

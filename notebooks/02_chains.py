@@ -31,7 +31,7 @@ from IPython.display import HTML, display
 
 from rdmldg import chain_dataset, plots, stage
 from rdmldg.chains import q_reason
-from rdmldg.data import image_root, read_prepared
+from rdmldg.data import chain_records
 
 session = stage.begin("chains", params_dir)
 chain_params = session.params.chains
@@ -44,7 +44,7 @@ print(f"teacher: {chain_params.teacher}; K = {chain_params.candidates} candidate
 # ## The prompt the teacher answers (the reasoning prompt `q_reason`)
 
 # %%
-manifest, info = read_prepared(session.root / "data" / "prepared")
+manifest, info, root, _ = session.prepared(with_chains=False)
 print(q_reason(info["classes"]))
 
 # %% [markdown]
@@ -59,11 +59,8 @@ print(f"{len(run.accepted)} images with a chain, {len(run.failed)} without; "
 # ## Examples, one per domain
 
 # %%
-accepted, failed = chain_dataset.read(out_dir)
-by_domain = {}
-for r in accepted:
-    by_domain.setdefault(r["domain"], r)
-display(HTML(plots.chain_cards(list(by_domain.values()), image_root(info, session.root))))
+accepted, failed = chain_records.read(out_dir)
+display(HTML(plots.chain_cards(chain_dataset.first_per_domain(accepted), root)))
 
 # %% [markdown]
 # ## Rejections: rate and reasons per domain

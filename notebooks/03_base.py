@@ -63,24 +63,17 @@ if model_params.source == "embedded":
     import pandas as pd
 
     from rdmldg import plots
-    from rdmldg.chain_dataset import read as read_chains
-    from rdmldg.data import read_prepared
     from rdmldg.models.base import base_dir
     from rdmldg.models.checkpoints import save_checkpoint
     from rdmldg.models.corpus import pretraining_examples, vision_corpus
-    from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
     from rdmldg.models.lora import trainable_report
-    from rdmldg.models.pretrain import pretrain, pretrain_vision, tokenizer_corpus, vision_tower
+    from rdmldg.models.pretrain import build_base, pretrain, pretrain_vision, vision_tower
 
-    manifest, info = read_prepared(session.root / "data" / "prepared")
-    classes = info["classes"]
-    teacher_chains = [r["text"] for r in read_chains(session.root / "data" / "chains")[0]]
-    spec = PRESETS[model_params.preset]
-    tokenizer = train_tokenizer(tokenizer_corpus(classes, teacher_chains), model_params.pretrain.vocab_size)
-    processor = build_processor(tokenizer, spec)
-    model = build_model(spec, tokenizer, model_params.pretrain.seed)
+    manifest, info, root, chains = session.prepared()
+    classes, pretrain_params = info["classes"], model_params.pretrain
+    spec, processor, model = build_base(classes, list(chains.values()), model_params)
     print(f"preset {model_params.preset}: {spec}")
-    print(f"vocabulary {len(tokenizer)}; {spec.image_tokens} image tokens per image")
+    print(f"vocabulary {len(processor.tokenizer)}; {spec.image_tokens} image tokens per image")
     display(trainable_report(model)[["total"]])
 
 # %% [markdown]
@@ -88,10 +81,8 @@ if model_params.source == "embedded":
 
 # %%
 if model_params.source == "embedded":
-    pretrain_params = model_params.pretrain
     examples = pretraining_examples(classes, pretrain_params.examples, pretrain_params.seed, spec.image_size)
-    tasks = pd.Series([e.meta["task"] for e in examples]).value_counts()
-    display(tasks.to_frame("examples"))
+    display(pd.Series([e.meta["task"] for e in examples]).value_counts().to_frame("examples"))
     plots.image_row([ex.images[-1] for ex in examples[:6]], [f"{ex.meta['task']}\n{ex.target[:28]}"
                                                              for ex in examples[:6]], height=2.6)
 
@@ -103,20 +94,14 @@ if model_params.source == "embedded":
     vision_images, vision_labels = vision_corpus(classes, pretrain_params.vision_examples, pretrain_params.seed,
                                                  spec.image_size, pretrain_params.vision_corpus)
     plots.image_row(vision_images[:8], [classes[k] for k in vision_labels[:8]], height=1.9,
-                    title=f"phase 1: {len(vision_images)} {model_params.pretrain.vision_corpus} images")
+                    title=f"phase 1: {len(vision_images)} {pretrain_params.vision_corpus} images")
     plt.show()
     vision = pretrain_vision(vision_tower(model), processor.image_processor, vision_images, vision_labels,
-                             len(classes), model_params.pretrain)
+                             len(classes), pretrain_params)
     print(f"phase 1: {vision['seconds']:.1f} s")
-    run = pretrain(model, processor, examples, model_params.pretrain)
+    run = pretrain(model, processor, examples, pretrain_params)
     print(f"phase 2: {run['seconds']:.1f} s, {run['tokens']} tokens, {run['tokens_per_s']:.0f} tokens/s")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    pd.DataFrame(vision["history"]).plot(x="epoch", y="loss", ax=axes[0], legend=False,
-                                         title="phase 1: vision tower (cross-entropy)")
-    pd.DataFrame(run["history"]).plot(x="step", y="loss", ax=axes[1], legend=False,
-                                      title="phase 2: whole model (token loss)")
-    axes[1].set_yscale("log")
-    fig.tight_layout()
+    plots.pretraining_losses(vision["history"], run["history"])
     save_checkpoint(model.eval(), processor, base_dir(session.root))
 
 # %% [markdown]
@@ -127,15 +112,14 @@ if model_params.source == "embedded":
 # %%
 if model_params.source == "embedded":
     from rdmldg.chains import q_choice_list, q_cls, q_reason
-    from rdmldg.data import image_root, load_image
+    from rdmldg.data import load_image
     from rdmldg.models.readout import generate, prompt_answers
     from rdmldg.models.sequences import single
 
-    root = image_root(info, session.root)
-    sample = manifest.groupby("domain").head(1)
     imgs = [("neutral", ex.images[-1], ex.meta["label"])
             for ex in pretraining_examples(classes, 2, 99, spec.image_size)]
-    imgs += [(r.domain, load_image(root / r.path), r.class_name) for r in sample.itertuples()]
+    imgs += [(r.domain, load_image(root / r.path), r.class_name)
+             for r in manifest.groupby("domain").head(1).itertuples()]
     prompts = {"q_cls": q_cls(classes), "choice list": q_choice_list(classes), "q_reason": q_reason(classes)}
     short, long = session.params.eval.max_new_tokens, session.params.eval.chain_max_new_tokens
     rows = prompt_answers(model, processor, imgs, prompts, {"q_cls": short, "choice list": short, "q_reason": long})
@@ -150,24 +134,19 @@ if model_params.source == "embedded":
 
 # %%
 if model_params.source == "embedded":
-    from rdmldg.analysis.style import section_words, style_summary
+    from rdmldg.analysis.style import section_words, self_vs_teacher_metrics, style_summary
 
-    accepted = read_chains(session.root / "data" / "chains")[0][:48]
-    own = generate(model, processor, [single(load_image(root / r["image_id"]), q_reason(classes)) for r in accepted],
+    sample = list(chains.items())[:48]
+    own = generate(model, processor, [single(load_image(root / image_id), q_reason(classes)) for image_id, _ in sample],
                    session.params.eval.chain_max_new_tokens)
-    style = style_summary({"base model (self)": own, "teacher": [r["text"] for r in accepted]})
+    teacher = [text for _, text in sample]
+    style = style_summary({"base model (self)": own, "teacher": teacher})
     display(style.round(3))
-    display(pd.concat({"self": section_words(own), "teacher": section_words([r["text"] for r in accepted])},
-                      axis=1).round(1))
+    display(pd.concat({"self": section_words(own), "teacher": section_words(teacher)}, axis=1).round(1))
     print("example self-chain:\n", own[0])
-    session.write_metrics({
-        "source": "embedded", "preset": model_params.preset,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "final_loss": run["history"][-1]["loss"],
-        "self_chain_parse_rate": float(style.loc["base model (self)", "parses"]),
-        "self_chain_mean_words": float(style.loc["base model (self)", "mean_words"]),
-        "teacher_chain_mean_words": float(style.loc["teacher", "mean_words"]),
-        "vocabulary_overlap": float(style.loc["teacher", "overlap_with_base model (self)"]),
-    })
+    session.write_metrics({"source": "embedded", "preset": model_params.preset,
+                           "parameters": int(sum(p.numel() for p in model.parameters())),
+                           "final_loss": run["history"][-1]["loss"],
+                           **self_vs_teacher_metrics(style, "base model (self)")})
     session.write_run_info({"pretrain_seconds": run["seconds"] + vision["seconds"], "vision_seconds": vision["seconds"],
-                      "tokens": run["tokens"], "tokens_per_s": run["tokens_per_s"]})
+                            "tokens": run["tokens"], "tokens_per_s": run["tokens_per_s"]})

@@ -35,14 +35,14 @@ from IPython.display import display
 
 from rdmldg import stage
 from rdmldg.analysis import zeroshot as zs
-from rdmldg.data import image_root, read_prepared, split_column
+from rdmldg.data import split_column
 from rdmldg.models.base import load_base
 
 session = stage.begin("zeroshot", params_dir)
 eval_params = session.params.eval
-manifest, info = read_prepared(session.root / "data" / "prepared")
+manifest, info, root, _ = session.prepared(with_chains=False)
 classes, split_col = info["classes"], split_column(session.params.data.trial_seeds[0])
-images = zs.Images(image_root(info, session.root))
+images = zs.Images(root)
 model, processor = load_base(session.root, session.params.model)
 display(session.provenance_table())
 print(f"chance = {1 / len(classes):.3f}")

@@ -29,21 +29,16 @@
 params_dir = "params"
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
 from IPython.display import display
 
-from rdmldg import chain_dataset, stage
-from rdmldg.data import image_root, read_prepared
+from rdmldg import plots, stage
 from rdmldg.evaluation.pipeline import evaluate_runs, heldout_rows, result_folders
 from rdmldg.evaluation.runs import trained_runs, zero_shot_runs
 from rdmldg.models.base import load_base
 
 session = stage.begin("evaluate", params_dir)
 params = session.params
-manifest, info = read_prepared(session.root / "data" / "prepared")
-root = image_root(info, session.root)
-chains = {r["image_id"]: r["text"] for r in chain_dataset.read(session.root / "data" / "chains")[0]}
+manifest, info, root, chains = session.prepared()
 runs = zero_shot_runs(params) + trained_runs(session.root, params)
 print(f"{len(runs)} models × {len(info['domains'])} environments × (in, out); "
       f"q_cls on {params.eval.test_images_per_domain or 'every'} test image(s) per held-out domain and "
@@ -68,14 +63,7 @@ del model
 test = heldout_rows(tables, params.heldout_domains())
 grid = test.pivot_table(index="method", columns=["readout", "domain"], values="accuracy", sort=False)
 display(grid.round(3))
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
-for ax, readout in zip(axes, ("loglik", "generate", "reason"), strict=True):
-    sns.heatmap(grid[readout], annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar=False, ax=ax)
-    ax.set(title=f"held-out accuracy, {readout}", xlabel="held-out domain", ylabel="")
-fig.tight_layout()
-figures = session.root / "reports" / "figures"
-figures.mkdir(parents=True, exist_ok=True)
-fig.savefig(figures / "evaluate-heldout.png", dpi=90, metadata={"Software": None})
+session.save_figure(plots.heldout_heatmaps(grid), "evaluate-heldout");
 
 # %% [markdown]
 # ## Parse failures: how often the generated answer names no single class

@@ -145,7 +145,7 @@ def test_token_embeddings_train_the_tied_output_rows_and_survive_save_and_load(t
     wrapped = add_lora(model, token_embeddings=True)
     assert any(p.requires_grad for n, p in wrapped.named_parameters() if "token_adapter" in n)
     opt = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=5e-2)
-    loss0 = float(wrapped(**batch).loss)
+    loss0 = wrapped(**batch).loss.item()
     for _ in range(3):
         wrapped(**batch).loss.backward()
         opt.step()
@@ -153,7 +153,7 @@ def test_token_embeddings_train_the_tied_output_rows_and_survive_save_and_load(t
     wrapped.eval()
     with torch.no_grad():
         logits = wrapped(**batch).logits
-    assert float(wrapped(**batch).loss) < loss0
+    assert wrapped(**batch).loss.item() < loss0
     inner = wrapped.get_base_model()
     assert type(inner.get_output_embeddings()).__name__ == "TrainableTokensWrapper"  # the tied output follows
     assert torch.equal(inner.get_input_embeddings().token_adapter.base_layer.weight, embedding_before)

@@ -111,3 +111,35 @@ def test_the_headline_names_a_tie_and_leaves_out_the_base():
     answer = pd.DataFrame({"Avg": [70.0, 60.0, 65.0, 65.0]}, index=["zeroshot", "label", "mtct", "rdmldg"])
     assert summary.headline(answer) == {"best_method": "mtct", "best_avg": 65.0, "best_methods": ["mtct", "rdmldg"],
                                         "zeroshot_avg": 70.0}
+
+
+def test_first_per_domain_keeps_each_domains_first_row_in_order_of_appearance():
+    from rdmldg.chain_dataset import first_per_domain
+
+    rows = [{"domain": "b", "i": 0}, {"domain": "a", "i": 1}, {"domain": "b", "i": 2}, {"domain": "a", "i": 3}]
+    assert first_per_domain(rows) == [{"domain": "b", "i": 0}, {"domain": "a", "i": 1}]
+
+
+def test_the_ablation_puts_each_methods_own_readout_first_beside_the_papers_rows():
+    from rdmldg.analysis import published
+
+    ours = {r: pd.DataFrame({"Avg": [10.04 + k, 20.0 + k]}, index=["label", "custom"])
+            for k, r in enumerate(["loglik", "generate", "answer"])}
+    table = published.ablation_beside(ours, ["zeroshot", "label", "custom"])
+    assert list(table.index) == ["zeroshot", "label"]  # the paper has no row for "custom"
+    assert list(table.columns[-3:]) == ["ours Avg (answer)", "ours Avg (loglik)", "ours Avg (generate)"]
+    assert table.loc["label", "ours Avg (answer)"] == 12.0 and np.isnan(table.loc["zeroshot", "ours Avg (loglik)"])
+    assert table.loc["label", "OfficeHome"] == published.ABLATION.loc["label", "OfficeHome"]
+
+
+def test_challenge2_says_why_it_did_not_run_and_tables_what_it_measured():
+    from rdmldg.analysis.challenge2 import Challenge2
+
+    skipped = Challenge2("photo", {"images": 9, "self_correct": 1}, "too few", {}, None)
+    assert "1 of 9" in skipped.describe() and "not run: too few" in skipped.describe()
+    cond = {"target_p_before": 0.2, "target_p_after": 0.5, "target_gain_points": 30.0, "mean_entropy_reduction": 0.1,
+            "top_tokens": [{"token": "wheel", "reduction": 0.25}]}
+    ran = Challenge2("photo", {"images": 9, "self_correct": 6}, None, {"teacher": cond, "self": cond}, 1.0)
+    assert ran.table().loc["self", "paper gain (points)"] == 29.74
+    assert ran.top_tokens().loc[0, "teacher"] == "wheel (0.25)"
+    assert "top_tokens" not in ran.metrics()["self"] and ran.metrics()["top_token_overlap"] == 1.0

@@ -21,7 +21,8 @@ from rdmldg.data.world import (
     shape_masks,
     write_world,
 )
-from rdmldg.params import SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS, DigitsParams, SyntheticParams
+from rdmldg.datasets import SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS
+from rdmldg.params import DigitsParams, SyntheticParams
 
 
 def _digest(folder: Path) -> dict[str, str]:

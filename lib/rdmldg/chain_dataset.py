@@ -14,12 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from rdmldg.chains import SECTIONS, q_reason, reason_kind
+from rdmldg.data.chain_records import CHAINS, FAILED, SUMMARY
 from rdmldg.data.manifest import image_root, read_prepared, split_column
-from rdmldg.io import atomic_write_text, read_jsonl, write_jsonl
+from rdmldg.io import atomic_write_text, write_jsonl
 from rdmldg.params import Params
 from rdmldg.teachers import ChainRun, Item, ResponseCache, build_teacher, generate_chains
-
-CHAINS, FAILED, SUMMARY = "chains.jsonl", "failed.jsonl", "summary.json"
 
 
 class NoChainAccepted(RuntimeError):
@@ -79,14 +78,15 @@ def build(p: Params, project_root: Path, out_dir: Path, progress: bool = True) -
     return run
 
 
-def read(out_dir: Path) -> tuple[list[dict], list[dict]]:
-    out_dir = Path(out_dir)
-    if not (out_dir / CHAINS).exists():
-        raise FileNotFoundError(f"no {CHAINS} in {out_dir}: run the chains stage first (dvc repro chains)")
-    return read_jsonl(out_dir / CHAINS), read_jsonl(out_dir / FAILED)
-
-
 # --------------------------------------------------------------------------- report tables
+def first_per_domain(rows: list[dict]) -> list[dict]:
+    """The first row of each domain, in the order the domains first appear."""
+    first: dict[str, dict] = {}
+    for r in rows:
+        first.setdefault(r["domain"], r)
+    return list(first.values())
+
+
 def rejection_table(accepted: list[dict], failed: list[dict]) -> pd.DataFrame:
     """Per domain: candidates tried, rejected, the rejection rate and images left without a chain."""
     rows = [{"domain": r["domain"], "tried": r["candidates_tried"], "rejected": len(r["rejections"]),

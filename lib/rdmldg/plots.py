@@ -229,3 +229,38 @@ def invariance_bars(mmd_mean: pd.Series, spaces: list[str]):
     ax.set(ylabel="mean MMD² between domains", title="domain invariance (lower: more invariant)")
     ax.tick_params(axis="x", labelsize=8)
     return fig
+
+
+def pretraining_losses(vision_history: list[dict], model_history: list[dict]):
+    """The base's two pretraining phases side by side: the tower's cross-entropy per epoch, the
+    whole model's token loss per step (log scale)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    pd.DataFrame(vision_history).plot(x="epoch", y="loss", ax=axes[0], legend=False,
+                                      title="phase 1: vision tower (cross-entropy)")
+    pd.DataFrame(model_history).plot(x="step", y="loss", ax=axes[1], legend=False,
+                                     title="phase 2: whole model (token loss)")
+    axes[1].set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def pathway_losses(curves: pd.DataFrame, title: str):
+    """Each pathway's loss per step (label and reasoning, where the method trains it), one panel
+    per fold and trial seed, line style by stage (SARR rounds)."""
+    cols = [c for c in ("loss_label", "loss_reasoning") if c in curves and curves[c].abs().sum() > 0]
+    long = curves.melt(id_vars=["heldout", "trial", "step", "stage"], value_vars=cols, var_name="pathway",
+                       value_name="pathway_loss")
+    g = sns.relplot(data=long, x="step", y="pathway_loss", hue="pathway", style="stage", col="heldout",
+                    row="trial", kind="line", height=2.8, aspect=1.0, facet_kws={"sharey": False})
+    g.figure.suptitle(title, y=1.02)
+    return g.figure
+
+
+def heldout_heatmaps(grid: pd.DataFrame, readouts: tuple[str, ...] = ("loglik", "generate", "reason")):
+    """Held-out accuracy, method × domain, one heatmap per readout."""
+    fig, axes = plt.subplots(1, len(readouts), figsize=(13, 3.2), sharey=True)
+    for ax, readout in zip(axes, readouts, strict=True):
+        sns.heatmap(grid[readout], annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", cbar=False, ax=ax)
+        ax.set(title=f"held-out accuracy, {readout}", xlabel="held-out domain", ylabel="")
+    fig.tight_layout()
+    return fig

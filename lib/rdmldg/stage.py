@@ -7,11 +7,22 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from rdmldg import numerics, paths, provenance, seeding
 from rdmldg import params as params_mod
+from rdmldg.data import image_root, read_prepared
+from rdmldg.data.chain_records import teacher_chains
+
+
+class Prepared(NamedTuple):
+    """What the prepare and chains stages left for the stages after them."""
+    manifest: pd.DataFrame
+    info: dict               # the dataset's facts: classes, domains, where the images are
+    image_root: Path         # the folder the manifest's paths are relative to
+    chains: dict[str, str]   # image_id → the accepted teacher chain
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,34 @@ class Stage:
         """reports/metrics/<name>.json, floats rounded to 6 significant digits (stable diffs).
         Results only: the same params give the same file on every machine."""
         return _write_json(paths.metrics_dir(self.root) / f"{name or self.name}.json", metrics)
+
+    def prepared(self, with_chains: bool = True) -> Prepared:
+        """The manifest, the dataset's facts, the image folder and (unless `with_chains` is
+        False: the chains stage itself) the teacher chains."""
+        manifest, info = read_prepared(self.root / "data" / "prepared")
+        chains = teacher_chains(self.root / "data" / "chains") if with_chains else {}
+        return Prepared(manifest, info, image_root(info, self.root), chains)
+
+    def save_figure(self, fig, name: str, dpi: int = 90) -> Path:
+        """reports/figures/<name>.png, without the matplotlib version stamp (stable bytes)."""
+        out = paths.reports_dir(self.root) / "figures" / f"{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+        return out
+
+    def save_table(self, table: pd.DataFrame, name: str, **to_csv) -> Path:
+        """reports/tables/<name>.csv."""
+        out = paths.reports_dir(self.root) / "tables" / f"{name}.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, **to_csv)
+        return out
+
+    def read_metrics(self, name: str) -> dict:
+        """reports/metrics/<name>.json as an earlier stage wrote it."""
+        path = paths.metrics_dir(self.root) / f"{name}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no {path.relative_to(self.root)}: its stage has not run (dvc repro)")
+        return json.loads(path.read_text())
 
     def write_run_info(self, info: dict, name: str | None = None) -> Path:
         """reports/runinfo/<name>.json: facts of this run that are not results (seconds,

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from rdmldg.analysis.published import CHALLENGE2_GAIN_POINTS
 from rdmldg.chains import q_reason
 from rdmldg.data import split_column
 from rdmldg.methods import REASON
@@ -133,6 +134,25 @@ class Challenge2:
         shared = {} if self.top_token_overlap is None else {"top_token_overlap": self.top_token_overlap}
         return {"images": self.counts["images"], "self_correct": self.counts["self_correct"], "skipped": self.skipped,
                 **runs, **shared}
+
+    def describe(self) -> str:
+        said = (f"fold {self.fold}: {self.counts['self_correct']} of {self.counts['images']} "
+                "base self-chains conclude correctly")
+        if self.skipped:
+            return f"{said}\nChallenge 2 not run: {self.skipped}"
+        return f"{said}\noverlap of the two conditions' top entropy-reduction tokens: {self.top_token_overlap:.2f}"
+
+    def table(self) -> pd.DataFrame:
+        """Per condition: target-token probability before and after, its gain and the mean
+        entropy reduction, beside the paper's gain."""
+        table = summary_table(self.conditions)
+        table["paper gain (points)"] = [CHALLENGE2_GAIN_POINTS[k] for k in table.index]
+        return table
+
+    def top_tokens(self) -> pd.DataFrame:
+        """Per condition, the tokens whose entropy fell most (and by how much)."""
+        return pd.DataFrame({k: [f"{t['token']} ({t['reduction']:.2f})" for t in v["top_tokens"]]
+                             for k, v in self.conditions.items()})
 
 
 def run(p: Params, manifest: pd.DataFrame, image_root: Path, chains: dict[str, str], classes: list[str], base,

@@ -28,3 +28,11 @@ ABLATION = pd.DataFrame(
 MMD = {"chain text": 0.099, "image": 0.239}
 CHALLENGE2_GAIN_POINTS = {"self": 29.74, "teacher": 1.88}
 CHALLENGE1_HIGH_CONFIDENCE = {"label SFT": 0.9223, "reasoning SFT": 0.8633}
+
+
+def ablation_beside(ours: dict[str, pd.DataFrame], methods: list[str]) -> pd.DataFrame:
+    """The paper's ablation rows for the study's methods, with this run's Avg in each readout
+    (`ours`: readout → its LODO table; "answer", each method's own readout, first)."""
+    rows = ABLATION.loc[[m for m in methods if m in ABLATION.index]]
+    readouts = sorted(ours, key=lambda r: r != "answer")
+    return rows.join(pd.DataFrame({f"ours Avg ({r})": ours[r]["Avg"].round(1) for r in readouts}))

@@ -36,3 +36,12 @@ def section_words(texts: list[str]) -> pd.DataFrame:
     parsed = [p for p in (parse_chain(t) for t in texts) if p is not None]
     return pd.Series({s: sum(len(words(getattr(p, s.lower()))) for p in parsed) / max(len(parsed), 1)
                       for s in SECTIONS}, name="mean_words").to_frame()
+
+
+def self_vs_teacher_metrics(style: pd.DataFrame, self_row: str, teacher_row: str = "teacher") -> dict[str, float]:
+    """The base stage's summary of `style_summary`: how often its own chains parse, how long
+    they and the teacher's are, and their vocabulary overlap."""
+    return {"self_chain_parse_rate": float(style.loc[self_row, "parses"]),
+            "self_chain_mean_words": float(style.loc[self_row, "mean_words"]),
+            "teacher_chain_mean_words": float(style.loc[teacher_row, "mean_words"]),
+            "vocabulary_overlap": float(style.loc[teacher_row, f"overlap_with_{self_row}"])}

@@ -9,8 +9,7 @@ from typing import TypedDict
 
 import pandas as pd
 
-from rdmldg.analysis import instrument, paired
-from rdmldg.methods import readout
+from rdmldg.analysis import instrument
 
 
 class Headline(TypedDict):
@@ -47,28 +46,6 @@ def headline(answer: pd.DataFrame) -> Headline:
     return {"best_method": best.idxmax(), "best_avg": float(best.max()),
             "best_methods": best[best == best.max()].index.tolist(),
             "zeroshot_avg": float(answer.loc["zeroshot", "Avg"])}
-
-
-def lodo_metrics(lodo: dict[str, pd.DataFrame], methods: list[str], correct: pd.DataFrame,
-                 binomial: pd.DataFrame, diffs: pd.DataFrame, confidence: float, trial_seeds: int, dataset: str,
-                 domains: list[str], chance: float) -> AnalysisMetrics:
-    """The LODO tables, the test sets' sizes and standard errors, and the paired comparisons."""
-    first_trial = correct[correct["trial"] == correct["trial"].min()]
-    return {
-        "lodo": {r: lodo[r].to_dict("index") for r in lodo},
-        "methods": methods,
-        "test_images_per_domain": {d: int(n) for d, n in first_trial.drop_duplicates(["domain", "image_id"])
-                                   .groupby("domain").size().items()},
-        "binomial_se": {m: {d: float(binomial.loc[m, ("se", d)]) for d in [*domains, paired.AVG]} for m in methods},
-        "paired": [{**r, "verdict": paired.verdict(r)} for r in diffs.to_dict("records")],
-        "paired_confidence": confidence,
-        "trial_seeds": trial_seeds,
-        "dataset": dataset,
-        "domains": domains,
-        "chance": chance,
-        "readouts": {m: readout(m) for m in methods},
-        "headline": headline(lodo["answer"]),
-    }
 
 
 def instrument_checks(metrics: AnalysisMetrics, label_runs: dict | None) -> list[dict]:

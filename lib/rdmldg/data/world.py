@@ -22,7 +22,8 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from rdmldg.params import SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS, SyntheticParams
+from rdmldg.datasets import SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS
+from rdmldg.params import SyntheticParams
 
 PALETTE = {
     "red": (214, 48, 49), "orange": (240, 140, 30), "yellow": (235, 200, 40), "green": (60, 170, 75),

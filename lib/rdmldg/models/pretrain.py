@@ -8,8 +8,9 @@ import time
 from rdmldg.chains import display_name, fewshot_prompt, q_choice_list, q_cls, q_reason
 from rdmldg.data.world import PALETTE
 from rdmldg.models.corpus import plain_chain
+from rdmldg.models.embedded import PRESETS, build_model, build_processor, train_tokenizer
 from rdmldg.models.sequences import Collator, Example
-from rdmldg.params import PretrainParams
+from rdmldg.params import ModelParams, PretrainParams
 
 
 def tokenizer_corpus(classes: list[str], chain_texts: list[str]) -> list[str]:
@@ -20,6 +21,14 @@ def tokenizer_corpus(classes: list[str], chain_texts: list[str]) -> list[str]:
         texts += [display_name(c), f"Answer Choice: {display_name(c)}"]
         texts += [plain_chain(c, colour) + f" A {colour} {display_name(c)} on white." for colour in PALETTE]
     return texts + list(chain_texts)
+
+
+def build_base(classes: list[str], chain_texts: list[str], p: ModelParams):
+    """The embedded base before pretraining: its preset's spec, a processor around a BPE
+    tokenizer trained on the study's own words, and the model, seeded by `p.pretrain.seed`."""
+    spec = PRESETS[p.preset]
+    tokenizer = train_tokenizer(tokenizer_corpus(classes, chain_texts), p.pretrain.vocab_size)
+    return spec, build_processor(tokenizer, spec), build_model(spec, tokenizer, p.pretrain.seed)
 
 
 def vision_tower(model):

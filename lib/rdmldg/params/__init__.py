@@ -18,11 +18,8 @@ from rdmldg.params.loading import load
 from rdmldg.params.profiles import apply_profile, available_profiles, profiles_dir, resolve_profile, write_concern
 from rdmldg.params.schemas import (
     CONCERNS,
-    DOMAINBED_DOMAINS,
     PAPER_GLOBAL_BATCH,
     SECRET_FIELDS,
-    SYNTHETIC_CLASSES,
-    SYNTHETIC_DOMAINS,
     AnalysisParams,
     AttributeTeacherParams,
     ChainsParams,
@@ -48,7 +45,7 @@ from rdmldg.params.schemas import (
 )
 
 __all__ = [
-    "CONCERNS", "DOMAINBED_DOMAINS", "PAPER_GLOBAL_BATCH", "SECRET_FIELDS", "SYNTHETIC_CLASSES", "SYNTHETIC_DOMAINS",
+    "CONCERNS", "PAPER_GLOBAL_BATCH", "SECRET_FIELDS",
     "AnalysisParams", "AttributeTeacherParams", "ChainsParams", "ComputeParams", "DataParams", "DigitsParams",
     "DomainBedParams", "EvalParams", "HFTeacherParams", "LoraParams", "ModelParams", "OpenAITeacherParams", "Params",
     "ParamsError", "PretrainParams", "SarrParams", "ServedGeneratorParams", "ShiftCheckParams", "StudyParams",

@@ -7,17 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rdmldg.datasets import DOMAINBED_DOMAINS, SYNTHETIC_CLASSES, SYNTHETIC_DOMAINS
 from rdmldg.methods import METHODS
-
-SYNTHETIC_DOMAINS = ("cartoon", "painting", "photo", "sketch")
-SYNTHETIC_CLASSES = ("ball", "cross", "flower", "house", "moon", "ring", "star", "tree")
-DOMAINBED_DOMAINS = {
-    "PACS": ("art_painting", "cartoon", "photo", "sketch"),
-    "VLCS": ("Caltech101", "LabelMe", "SUN09", "VOC2007"),
-    "office_home": ("Art", "Clipart", "Product", "Real World"),
-    "terra_incognita": ("location_100", "location_38", "location_43", "location_46"),
-}
-
 
 # Fields that name where a secret lives; a user who pastes the secret itself must not see it
 # echoed into a terminal or a log.

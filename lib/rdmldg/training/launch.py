@@ -65,8 +65,9 @@ def train_folds(root: Path, p: Params, method: str, params_dir: Path, inputs: st
 
 def main(argv: list[str] | None = None) -> int:
     """What each process of the launch runs: every fold of one method."""
-    from rdmldg import chain_dataset, methods, numerics, paths
+    from rdmldg import methods, numerics, paths
     from rdmldg.data import image_root, read_prepared
+    from rdmldg.data.chain_records import teacher_chains
     from rdmldg.models.base import load_base
     from rdmldg.params import load
     from rdmldg.training import run as train_run
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     root = paths.find_root()
     p, method = load(root / args.params), methods.get(args.method)
     manifest, info = read_prepared(root / "data" / "prepared")
-    chains = {r["image_id"]: r["text"] for r in chain_dataset.read(root / "data" / "chains")[0]}
+    chains = teacher_chains(root / "data" / "chains")
     plans = train_run.fold_plans(p, method, manifest, image_root(info, root), chains, root / "models" / "runs",
                                  args.inputs)
     for plan in plans:
