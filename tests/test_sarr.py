@@ -138,3 +138,39 @@ def test_a_server_without_lora_support_is_named_with_the_fix(tmp_path):
         p = _served_params(tmp_path, server.base_url).train.sarr.served
         with pytest.raises(ServedGenerationError, match="--enable-lora"):
             served_chains(p, tmp_path / "adapter", "a", items, classes, "sketch", 64)
+
+
+def _model_with_loud_dropout():
+    """A tiny LLaVA with LoRA adapters whose dropout (0.9) changes every output it touches."""
+    import torch
+
+    from rdmldg.models.lora import add_lora
+
+    model, processor = architectures.llava()
+    model = add_lora(model, rank=8, alpha=64, dropout=0.9)
+    with torch.no_grad():  # LoRA's B starts at zero: give the adapters something for dropout to drop
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.5)
+    return model, processor
+
+
+def test_self_chains_are_generated_without_dropout_whatever_mode_the_model_was_left_in():
+    """A round that continues from an adopted or resumed stage gets a freshly wrapped model,
+    which peft leaves in training mode: its chains must still be the greedy chains of the
+    model, not of the model with LoRA dropout switched on."""
+    model, processor = _model_with_loud_dropout()
+    model.eval()
+    want = sarr.self_chains(model, processor, _items(), CLASSES, heldout="sketch", max_new_tokens=8, batch_size=2)
+    model.train()
+    got = sarr.self_chains(model, processor, _items(), CLASSES, heldout="sketch", max_new_tokens=8, batch_size=2)
+    assert got == want
+
+
+def test_class_token_probabilities_are_read_without_dropout():
+    model, processor = _model_with_loud_dropout()
+    model.eval()
+    want = class_token_probs(model, processor, _items(), CLASSES)
+    model.train()
+    got = class_token_probs(model, processor, _items(), CLASSES)
+    assert all((got[k] == want[k]).all() for k in want) and len(want["q_reason"]) > 0

@@ -35,7 +35,10 @@ def class_positions(processor, target: str, cls: str) -> list[int]:
 
 @torch.inference_mode()
 def class_token_probs(model, processor, items, classes: list[str], batch_size: int = 8) -> dict[str, np.ndarray]:
-    """Probabilities of every ground-truth class token, under q_cls and under q_reason."""
+    """Probabilities of every ground-truth class token, under q_cls and under q_reason, read in
+    eval mode (a run whose stages were all finished earlier returns its model as peft wrapped it,
+    in training mode)."""
+    model.eval()
     collate = Collator(processor)
     out = {"q_cls": [], "q_reason": []}
     for name, prompt in (("q_cls", q_cls(classes)), ("q_reason", q_reason(classes))):

@@ -53,7 +53,10 @@ def check_room(processor, items: list[TrainItem], max_new_tokens: int) -> int:
 
 def self_chains(model, processor, items: list[TrainItem], classes: list[str], heldout: str, max_new_tokens: int,
                 batch_size: int) -> list[str]:
-    """Greedy, batched (KV-cached) generation of a chain per source training image."""
+    """Greedy, batched (KV-cached) generation of a chain per source training image, by the model
+    in eval mode: a round that continues from an adopted or resumed stage holds a freshly
+    wrapped model, which peft leaves in training mode, LoRA dropout on."""
     guard([it.domain for it in items], heldout, "SARR generation")
+    model.eval()
     prompt = q_reason(classes)
     return generate(model, processor, [single(it.image, prompt) for it in items], max_new_tokens, batch_size)
