@@ -22,8 +22,7 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
-from sweep import parse_set
+from sweep import material_items, parse_set, sarr_material
 
 from rdmldg import numerics
 from rdmldg.data import image_root, read_prepared, split_column
@@ -31,9 +30,7 @@ from rdmldg.data.chain_records import teacher_chains
 from rdmldg.models.base import load_base
 from rdmldg.models.lora import load_adapter
 from rdmldg.params import load as load_params
-from rdmldg.seeding import seeded_sample
 from rdmldg.training import run as train_run
-from rdmldg.training import sarr
 
 
 def main() -> None:
@@ -55,9 +52,7 @@ def main() -> None:
     trial = params.data.trial_seeds[0]
     for heldout in params.heldout_domains():
         train_items, _ = train_run.fold_items(params, manifest, root, chains, heldout, split_column(trial))
-        positions = pd.DataFrame({"position": range(len(train_items))})
-        picks = seeded_sample(positions, args.images, params.study.seed, "sarr-material", heldout)
-        items = [train_items[i] for i in sorted(picks["position"])]
+        items = material_items(train_items, args.images, params.study.seed, heldout)
         folder = args.root / "models" / "runs" / args.method / f"trial{trial}" / heldout / f"stage{args.stage}"
         base, processor = load_base(args.root, params.model)
         model = load_adapter(base, folder / "adapter").eval()
@@ -67,12 +62,9 @@ def main() -> None:
             overrides = {} if variant == "greedy" else parse_set(variant)
             model.generation_config.update(**overrides)
             start = time.perf_counter()
-            texts = sarr.self_chains(model, processor, items, classes, heldout, params.eval.chain_max_new_tokens,
-                                     params.train.sarr.generation_batch_size)
-            _, stats = sarr.select(items, texts, classes, "keep_previous")
             record = {"method": args.method, "stage": args.stage, "heldout": heldout, "variant": variant,
-                      "images": stats["images"], "kept_share": round(stats["kept"] / stats["images"], 4),
-                      "reasons": stats["reasons"], "seconds": round(time.perf_counter() - start, 1)}
+                      "images": len(items), **sarr_material(model, processor, items, classes, heldout, params),
+                      "seconds": round(time.perf_counter() - start, 1)}
             print(json.dumps(record), flush=True)
             with args.out.open("a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -47,8 +47,9 @@ def test_tags_tolerate_inner_spaces():
 
 @pytest.mark.parametrize("text, kind", [
     (GOOD.replace("<CAPTION>a red thing</CAPTION>", ""), "missing section"),
-    (GOOD + "<CAPTION>again</CAPTION>", "duplicated section"),
-    (GOOD.replace("<SUMMARY>plan</SUMMARY>", "") + "<SUMMARY>plan</SUMMARY>", "sections out of order"),
+    (GOOD.replace("<REFLECTION>", "<CAPTION>again</CAPTION><REFLECTION>"), "duplicated section"),
+    (GOOD.replace("<SUMMARY>plan</SUMMARY>", "").replace("<REASONING>", "<SUMMARY>plan</SUMMARY><REASONING>"),
+     "sections out of order"),
     (GOOD.replace("</CONCLUSION>", ""), "truncated"),
     (GOOD[: GOOD.index("<REFLECTION>") + 20], "truncated"),
     (GOOD.replace("</CAPTION>", ""), "section not closed"),
@@ -61,6 +62,18 @@ def test_tags_tolerate_inner_spaces():
 def test_rejections_say_why(text, kind):
     chain, why = check_chain(text)
     assert chain is None and reason_kind(why) == kind, why
+
+
+@pytest.mark.parametrize("after", [
+    "ball</CONCLUSION>ball</CONCLUSION>",  # what the miniature's MTCT writes after its answer
+    "\n<CONCLUSION>cross</CONCLUSION>",
+    "<CAPTION>again</CAPTION>",
+    "\n<CONCLUSION>cr",  # and then runs out of tokens
+])
+def test_the_chain_ends_where_its_conclusion_closes(after):
+    chain, why = check_chain(GOOD + after)
+    assert why is None and chain == parse_chain(GOOD)
+    assert parse_answer(GOOD + after, ["ball", "cross"]) == "ball"
 
 
 def test_nested_section_is_rejected():

@@ -78,7 +78,7 @@ def test_a_failed_stage_marks_the_front_page_out_of_date(project):
 
 def test_bad_params_fail_before_any_kernel(project):
     path = project / "params" / "train.yaml"
-    path.write_text(path.read_text().replace("lr: 0.002", "lr: -1"))
+    path.write_text(path.read_text().replace("lr: 0.004", "lr: -1"))
     out = _run(project, False)
     assert out.returncode == 2 and "train.lr" in out.stderr and "params/train.yaml" in out.stderr
     assert not (project / "reports").exists()

@@ -29,7 +29,7 @@ def _error(project: Path) -> str:
 
 def test_defaults_load(project):
     p = params.load(project / "params")
-    assert p.train.lr == 2e-3 and p.data.source == "synthetic"
+    assert p.train.lr == 4e-3 and p.data.source == "synthetic"
     assert p.heldout_domains() == ["cartoon", "painting", "photo", "sketch"]
 
 
@@ -40,7 +40,7 @@ def test_committed_params_are_the_default_profile(project):
 
 
 def test_yaml_1_2_scientific_notation_is_a_float(project):
-    _edit(project, "train", "lr: 0.002", "lr: 1e-4")
+    _edit(project, "train", "lr: 0.004", "lr: 1e-4")
     assert params.load(project / "params").train.lr == pytest.approx(1e-4)
 
 
@@ -50,15 +50,15 @@ def test_yaml_1_2_yes_is_not_a_bool(project):
 
 
 def test_negative_lr_names_file_line_and_key(project):
-    _edit(project, "train", "lr: 0.002", "lr: -1")
+    _edit(project, "train", "lr: 0.004", "lr: -1")
     msg = _error(project)
     assert "params/train.yaml:" in msg and "train.lr (got -1)" in msg and "greater than 0" in msg
     assert "Fix: set train.lr" in msg
 
 
 @pytest.mark.parametrize("concern, old, new, key", [
-    ("train", "lr: 0.002", "lr: .inf", "train.lr"),
-    ("train", "lr: 0.002", "lr: -.inf", "train.lr"),
+    ("train", "lr: 0.004", "lr: .inf", "train.lr"),
+    ("train", "lr: 0.004", "lr: -.inf", "train.lr"),
     ("data", "spurious_strength: 0.5", "spurious_strength: .nan", "data.synthetic.spurious_strength"),
     ("eval", "probe_C: 0.316", "probe_C: .NaN", "eval.zeroshot.probe_C"),
 ])
@@ -118,7 +118,7 @@ def test_spurious_domains_must_be_domains(project):
 
 
 def test_all_problems_reported_at_once(project):
-    _edit(project, "train", "lr: 0.002", "lr: -1")
+    _edit(project, "train", "lr: 0.004", "lr: -1")
     _edit(project, "model", "preset: default", "preset: huge")
     msg = _error(project)
     assert "train.lr" in msg and "model.preset" in msg
@@ -140,7 +140,7 @@ def test_stray_params_file_is_reported(project):
 
 
 def test_duplicate_yaml_key_is_an_error(project):
-    _edit(project, "train", "lr: 0.002", "lr: 0.002\n  lr: 0.1")
+    _edit(project, "train", "lr: 0.004", "lr: 0.004\n  lr: 0.1")
     assert "train.yaml: not valid YAML" in _error(project)
 
 
@@ -149,7 +149,7 @@ def test_profiles_overlay_defaults_and_round_trip(project):
     p = params.load(project / "params")
     assert p.study.profile == "smoke"
     assert p.data.synthetic.images_per_class < params.SyntheticParams().images_per_class
-    assert p.train.lr == 2e-3  # untouched by the overlay: the default
+    assert p.train.lr == 4e-3  # untouched by the overlay: the default
     params.apply_profile("default", project / "params")
     assert params.load(project / "params").data.synthetic == params.SyntheticParams()
 
@@ -174,7 +174,7 @@ def test_profile_with_bad_value_is_rejected(project):
 
 
 def test_cli_check_exits_2_with_message(project):
-    _edit(project, "train", "lr: 0.002", "lr: -1")
+    _edit(project, "train", "lr: 0.004", "lr: -1")
     out = subprocess.run([sys.executable, "-m", "rdmldg.params", "check"], cwd=project,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "params/train.yaml:" in out.stderr and "train.lr" in out.stderr

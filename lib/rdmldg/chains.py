@@ -87,14 +87,24 @@ def format_chain(**sections: str) -> str:
 
 
 _TAG = re.compile(r"<\s*(/?)\s*(" + "|".join(SECTIONS) + r")\s*>", re.IGNORECASE)
+_CONCLUSION_CLOSE = re.compile(r"<\s*/\s*CONCLUSION\s*>", re.IGNORECASE)
+
+
+def chain_part(text: str) -> str:
+    """A response up to the close of its first CONCLUSION, where the format ends — what a stop
+    sequence at `</CONCLUSION>` would return. A small model often goes on after it (repeating
+    `ball</CONCLUSION>`, or opening another CONCLUSION); that text is not part of its chain."""
+    end = _CONCLUSION_CLOSE.search(text or "")
+    return text[:end.end()] if end else text
 
 
 def check_chain(text: str) -> tuple[Chain | None, str | None]:
     """(chain, None) when `text` holds the five sections once each, in order, closed and
     non-empty; else (None, why). Tags are case- and space-insensitive; text outside the
-    sections (a preamble, say) is ignored."""
+    sections (a preamble, say) is ignored, and so is everything after the CONCLUSION closes."""
     if not isinstance(text, str) or not text.strip():
         return None, "empty response"
+    text = chain_part(text)
     tags = [(m.group(1) == "/", m.group(2).upper(), m.start(), m.end()) for m in _TAG.finditer(text)]
     if tags and not tags[-1][0]:
         return None, f"truncated: ends inside {tags[-1][1]}"  # the answer ran out of tokens
@@ -143,9 +153,10 @@ _ANSWER_LINE = re.compile(r"answer\s*choice\s*:\s*(.*)", re.IGNORECASE)
 
 
 def answer_span(text: str) -> str:
-    """The part of a response that states the answer: the CONCLUSION if tagged, else the
-    last `Answer Choice:` line, else the whole text."""
-    conclusions = _CONCLUSION.findall(text or "")
+    """The part of a response that states the answer: the chain's CONCLUSION if tagged (its
+    first, what comes after it is not the chain's: `chain_part`), else the last `Answer Choice:`
+    line, else the whole text."""
+    conclusions = _CONCLUSION.findall(chain_part(text or ""))
     if conclusions:
         return conclusions[-1]
     lines = _ANSWER_LINE.findall(text or "")

@@ -358,7 +358,7 @@ PAPER_GLOBAL_BATCH = 128  # 4 GPUs x 8 images x 4 accumulation steps (Xu et al.)
 
 
 class TrainParams(_Strict):
-    lr: float = Field(2e-3, gt=0, description="AdamW learning rate (paper: 5e-4; chosen on source validation, "
+    lr: float = Field(4e-3, gt=0, description="AdamW learning rate (paper: 5e-4; chosen on source validation, "
                       "benchmarks/sweep.py)")
     epochs: int = Field(3, gt=0, description="epochs per stage (paper: 3)")
     warmup: float = Field(
