@@ -115,3 +115,5 @@ def test_study_pairs_compare_against_both_baselines_and_the_two_steps_once_each(
     assert ("reasoning", "label") in pairs and ("rdmldg", "label") in pairs and ("label", "label") not in pairs
     assert pairs[-2:] == [("mtct", "reasoning"), ("rdmldg", "mtct")] and len(pairs) == len(set(pairs)) == 9
     assert paired.study_pairs(["zeroshot", "label"]) == [("label", "zeroshot")]  # absent methods are left out
+    with_sarr = paired.study_pairs([*methods, "sarr"])
+    assert with_sarr[-3:] == [("mtct", "reasoning"), ("rdmldg", "mtct"), ("sarr", "reasoning")]

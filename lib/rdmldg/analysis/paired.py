@@ -93,11 +93,13 @@ def paired_difference(correct: pd.DataFrame, a: str, b: str, n_boot: int = 2000,
 
 def study_pairs(methods: list[str], zero_shot: str = "zeroshot", label: str = "label") -> list[tuple[str, str]]:
     """The comparisons the study reports: every method against the zero-shot base, every
-    fine-tuned method against label SFT, and the two steps of RD-MLDG (MTCT − reasoning,
-    RD-MLDG − MTCT), for those of them that are in `methods`."""
+    fine-tuned method against label SFT, the two steps of RD-MLDG (MTCT − reasoning,
+    RD-MLDG − MTCT) and SARR's rounds over the reasoning SFT they start from (SARR −
+    reasoning), for those of them that are in `methods`. A pair added to the study goes last,
+    since each pair's bootstrap seed is its position: the others' intervals stay as they were."""
     wanted = [(m, zero_shot) for m in methods if m != zero_shot]
     wanted += [(m, label) for m in methods if m not in (zero_shot, label)]
-    wanted += [("mtct", "reasoning"), ("rdmldg", "mtct")]
+    wanted += [("mtct", "reasoning"), ("rdmldg", "mtct"), ("sarr", "reasoning")]
     present = set(methods)
     return [p for i, p in enumerate(wanted) if set(p) <= present and p not in wanted[:i]]
 
